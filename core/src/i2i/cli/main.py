@@ -1,0 +1,279 @@
+"""`i2i`, `i2i-run` and `i2i-train`. Heavy modules are imported inside the commands that need
+them, so `i2i plugins` and `--help` never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from i2i import __version__
+from i2i.errors import I2IError
+from i2i.plugins import PluginError, get_manager, report_failures
+
+PROG = "i2i"
+
+
+class UsageError(I2IError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return fn(args)
+    except (I2IError, PluginError) as exc:
+        print(f"error: {exc}" if not str(exc).startswith(("i2i", "error")) else str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+# ---- i2i plugins ------------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    manager = get_manager()
+    infos = manager.plugins()
+    modalities = manager.modalities()
+    rows = []
+    for info in infos:
+        if info.distribution == "i2i-core" and not info.modalities:
+            continue
+        for name in info.modalities or [None]:
+            mod = modalities.get(name) if name else None
+            rows.append(
+                {
+                    "name": name or info.name,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "inputs": [f"{s.option} ({s.kind})" for s in mod.inputs] if mod else [],
+                    "summary": mod.summary if mod else "",
+                    "status": info.status_line,
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no i2i plugins installed (pip install ./plugins/img2img)")
+        return 0
+    for row in rows:
+        inputs = ", ".join(row["inputs"]) or "-"
+        print(f"{row['name']:<10} {row['distribution']:<14} {row['version']:<8} {row['status']:<8} inputs: {inputs}")
+    return 0
+
+
+# ---- i2i data demo ----------------------------------------------------------------------------
+def cmd_data_demo(args: argparse.Namespace) -> int:
+    from i2i.modality import resolve_object
+
+    modality = get_manager().get_modality(args.name)
+    if not modality.demo_data:
+        raise I2IError(f"plugin {modality.name} has no demo data set")
+    writer = resolve_object(modality.demo_data)
+    writer(Path(args.out), n=args.n, seed=args.seed)
+    print(f"wrote {modality.name} demo data to {args.out}")
+    return 0
+
+
+# ---- i2i eval ------------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from i2i.modality import resolve_object
+    from i2i.pipeline import load_pipeline
+
+    pipe = load_pipeline(args.checkpoint, plugin=args.plugin, device=args.device)
+    if not pipe.modality.evaluator:
+        raise I2IError(f"plugin {pipe.modality.name} has no evaluator")
+    evaluate = resolve_object(pipe.modality.evaluator)
+    result = evaluate(pipe, Path(args.data), split=args.split, limit=args.limit)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+# ---- i2i-train ------------------------------------------------------------------------------------
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", help="modality to train (read from the run directory on --resume)")
+    p.add_argument("--data", required=True, help="data directory")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, samples, report.html)")
+    p.add_argument("--config", help="YAML file or a preset name of the plugin (e.g. sr)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from i2i.config import Config, load_config, merge, parse_sets, read_yaml, set_override
+
+    run_dir = Path(args.out)
+    saved = run_dir / "config.yaml"
+    if args.resume and saved.exists():
+        data = read_yaml(saved)
+        plugin = data.get("plugin")
+        if args.plugin and plugin != args.plugin:
+            raise I2IError(f"{saved}: run is for plugin {plugin!r}, not {args.plugin!r}")
+        modality = get_manager().get_modality(str(plugin))
+        for key, value in parse_sets(args.sets):
+            data = merge(data, set_override(key, value), f"--set {key}")
+        config = Config(data)
+    else:
+        if not args.plugin:
+            raise UsageError("i2i-train: --plugin is required (except with --resume on an existing run)")
+        modality = get_manager().get_modality(args.plugin)
+        config = load_config(modality, args.config, args.sets)
+        if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+            raise I2IError(f"{run_dir}: run directory has checkpoints; use --resume or another --out")
+    data = Path(args.data)
+    if not data.exists():
+        raise I2IError(f"{data}: data directory does not exist")
+    from i2i.engine.trainer import Trainer
+
+    trainer = Trainer(config, modality, data, run_dir, progress=not args.quiet)
+    model = trainer.fit(resume=args.resume)
+    print(f"model: {model}\nreport: {run_dir / 'report.html'}")
+    return 0
+
+
+# ---- i2i-run -------------------------------------------------------------------------------------
+def _run_base_parser(add_help: bool) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="i2i-run",
+        add_help=add_help,
+        description="Generate images with a trained model or a plugin's shipped default model.",
+    )
+    p.add_argument("--plugin", help="plugin to run (its shipped default model unless --checkpoint)")
+    p.add_argument("--checkpoint", help="i2i model file, run directory, or a foreign checkpoint to import")
+    p.add_argument("--out", help="output image, directory or video")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--batch-size", type=int, default=4)
+    return p
+
+
+def _plugin_for(args: argparse.Namespace) -> str | None:
+    if args.plugin:
+        return args.plugin
+    if args.checkpoint:
+        from i2i.engine.checkpoint import read_metadata
+
+        path = Path(args.checkpoint)
+        if path.is_dir():
+            path = path / "model.safetensors"
+        if path.suffix == ".safetensors" and path.is_file():
+            return read_metadata(path).get("plugin")
+    return None
+
+
+def run_command(argv: list[str]) -> int:
+    report_failures()
+    pre, _ = _run_base_parser(add_help=False).parse_known_args(argv)
+    plugin = _plugin_for(pre)
+    parser = _run_base_parser(add_help=True)
+    modality = None
+    if plugin:
+        modality = get_manager().get_modality(plugin)
+        group = parser.add_argument_group(f"{modality.name} inputs", modality.summary)
+        for spec in modality.inputs:
+            kwargs: dict[str, Any] = {"dest": spec.name, "help": spec.help}
+            if spec.multiple:
+                kwargs["action"] = "append"
+            group.add_argument(spec.option, **kwargs)
+    args = parser.parse_args(argv)
+    if modality is None:
+        raise UsageError("i2i-run: give --plugin NAME or --checkpoint FILE (see i2i plugins)")
+    raw = {s.name: getattr(args, s.name) for s in modality.inputs if getattr(args, s.name) is not None}
+    missing = [s.option for s in modality.inputs if s.required and s.name not in raw]
+    if missing:
+        raise UsageError(f"i2i-run: {modality.name} needs {', '.join(missing)}")
+    if not args.out:
+        raise UsageError("i2i-run: --out is required")
+    if args.num_samples < 1 or args.batch_size < 1:
+        raise UsageError("i2i-run: --num-samples and --batch-size must be >= 1")
+    for spec in modality.inputs:
+        if spec.kind == "image" and spec.name in raw:
+            for value in raw[spec.name] if spec.multiple else [raw[spec.name]]:
+                if not Path(value).exists():
+                    raise I2IError(f"{value}: no such file or directory")
+    from i2i.pipeline import load_pipeline, run_files
+
+    pipe = load_pipeline(args.checkpoint or modality.name, plugin=modality.name, device=args.device)
+    written = run_files(pipe, raw, args.out, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size)
+    print(f"wrote {written[0] if len(written) == 1 else f'{len(written)} files to {args.out}'}")
+    return 0
+
+
+def train_command(argv: list[str]) -> int:
+    p = _Parser(prog="i2i-train", description="Train a modality on a data directory.")
+    add_train_arguments(p)
+    args = p.parse_args(argv)
+    report_failures()
+    return cmd_train(args)
+
+
+# ---- i2i -------------------------------------------------------------------------------------
+def i2i_command(argv: list[str]) -> int:
+    if argv[:1] == ["run"]:
+        return run_command(argv[1:])
+    if argv[:1] == ["train"]:
+        return train_command(argv[1:])
+    p = _Parser(prog=PROG, description="Conditional image generation with GANs; conditions are plugins.")
+    p.add_argument("--version", action="version", version=f"i2i {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sp = sub.add_parser("plugins", help="list installed plugins")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_plugins)
+    sub.add_parser("run", help="same as i2i-run", add_help=False)
+    sub.add_parser("train", help="same as i2i-train", add_help=False)
+    data = sub.add_parser("data", help="data sets")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    demo = dsub.add_parser("demo", help="write a plugin's synthetic data set")
+    demo.add_argument("name")
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--n", type=int, default=64)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(fn=cmd_data_demo)
+    ev = sub.add_parser("eval", help="score a model on a data set (JSON with --json)")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--plugin")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--limit", type=int, default=None)
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(fn=cmd_eval)
+    args = p.parse_args(argv)
+    if args.command != "plugins":
+        report_failures()
+    return args.fn(args)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(_guard(i2i_command, argv))
+
+
+def run_main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(_guard(run_command, argv))
+
+
+def train_main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(_guard(train_command, argv))
+
+
+if __name__ == "__main__":
+    main()

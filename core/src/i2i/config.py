@@ -1,0 +1,214 @@
+"""YAML -> typed, validated config.
+
+The schema is the defaults themselves: engine defaults (configs/engine.yaml) merged with the
+plugin's YAML. Overrides (`--config FILE|PRESET`, `--set a.b=c`) may only touch keys that exist
+and must keep each value's type, so a typo is an error, never a silently ignored option.
+Network sections (`model.generator`, `model.discriminator`) are open: their keys are the network
+factory's parameters, checked against its signature when the model is built; an override that
+changes a network's `name` replaces the section instead of merging into it.
+The resolved config is saved as YAML in the run directory and as JSON in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from i2i.errors import ConfigError
+from i2i.modality import Modality, resolve_resource
+
+ENGINE_DEFAULTS = "i2i:configs/engine.yaml"
+OPEN_SECTIONS = ("model.generator", "model.discriminator", "model.conditioner")
+
+
+class Config(Mapping[str, Any]):
+    """Read-only nested mapping with attribute access (`cfg.train.steps`)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        return Config(value) if isinstance(value, dict) else value
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
+
+    def to_json(self) -> str:
+        return json.dumps(self._data, sort_keys=True)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self._data, sort_keys=False)
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """`--set` values are YAML scalars or flow collections: 3, 0.5, true, null, [0.5, 0.9], abc."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return isinstance(value, type(default))
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    """Merge `override` into a copy of `base`, refusing unknown keys and type changes."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if dotted in OPEN_SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {dotted} must be a mapping")
+            current = out.get(key) or {}
+            if "name" in value and value["name"] != current.get("name"):
+                out[key] = copy.deepcopy(value)
+            else:
+                out[key] = {**current, **copy.deepcopy(value)}
+            continue
+        if key not in out:
+            known = ", ".join(sorted(out)) or "none"
+            raise ConfigError(f"{source}: unknown config key {dotted!r} (known here: {known})")
+        default = out[key]
+        if isinstance(default, dict) and isinstance(value, dict):
+            out[key] = merge(default, value, source, dotted + ".")
+        elif not _type_ok(default, value):
+            raise ConfigError(
+                f"{source}: {dotted} must be {type(default).__name__}, got {type(value).__name__} {value!r}"
+            )
+        else:
+            out[key] = _coerce(default, copy.deepcopy(value))
+    return out
+
+
+def _deep_union(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Plugin defaults extend the engine schema (new keys allowed) and override its values."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(out.get(key), dict) and isinstance(value, dict) and f"model.{key}" not in OPEN_SECTIONS:
+            out[key] = _deep_union(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def set_override(dotted: str, value: Any) -> dict[str, Any]:
+    """`a.b.c=v` -> {"a": {"b": {"c": v}}}."""
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted}: empty key part")
+    out: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        out = {part: out}
+    return out
+
+
+def parse_sets(items: Iterable[str]) -> list[tuple[str, Any]]:
+    pairs = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        pairs.append((key.strip(), parse_value(raw)))
+    return pairs
+
+
+def defaults_for(modality: Modality) -> dict[str, Any]:
+    engine = read_yaml(resolve_resource(ENGINE_DEFAULTS))
+    plugin = read_yaml(resolve_resource(modality.config))
+    data = _deep_union(engine, plugin)
+    data["plugin"] = modality.name
+    return data
+
+
+def load_config(
+    modality: Modality,
+    config: str | Path | None = None,
+    sets: Iterable[str] = (),
+) -> Config:
+    """Resolve the full config of a run: defaults <- preset/--config file <- --set overrides."""
+    data = defaults_for(modality)
+    if config is not None:
+        config = str(config)
+        if config in modality.presets:
+            path = resolve_resource(modality.presets[config])
+        else:
+            path = Path(config)
+            if not path.exists():
+                presets = ", ".join(sorted(modality.presets)) or "none"
+                raise ConfigError(f"{config}: no such config file or preset (presets: {presets})")
+        override = read_yaml(path)
+        override_plugin = override.get("plugin")
+        if "plugin" in override and override.pop("plugin") != modality.name:
+            raise ConfigError(f"{path}: this config is for plugin {override_plugin!r}, not {modality.name!r}")
+        data = merge(data, override, str(path))
+    for key, value in parse_sets(sets):
+        data = merge(data, set_override(key, value), f"--set {key}")
+    return Config(data)
+
+
+def from_json(text: str) -> Config:
+    """The config stored in a checkpoint's metadata."""
+    return Config(json.loads(text))

@@ -1,0 +1,1 @@
+"""The one GAN engine: device and precision, EMA, checkpoints, logging, and the trainer."""

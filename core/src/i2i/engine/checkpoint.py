@@ -1,0 +1,161 @@
+"""Checkpoints without pickle: tensors in .safetensors, structure and config as JSON metadata.
+
+Model file: the (EMA) generator and conditioner weights plus the resolved config, enough for
+`i2i-run --checkpoint F` to rebuild the model. Run state: every tensor and number needed for
+`--resume` to continue bit for bit (networks, optimizers, EMA, scaler, RNG states, data position).
+Both are written to a temporary file in the same directory and renamed, so a crash mid-write
+leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from i2i.errors import InputError
+
+MODEL_FORMAT = "i2i.model/1"
+STATE_FORMAT = "i2i.state/1"
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace tensors in a nested structure by {"__tensor__": key} and collect them."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix or "_"
+        tensors[key] = obj.detach().contiguous().cpu()
+        return {"__tensor__": key}
+    if isinstance(obj, Mapping):
+        return {"__dict__": [[_key(k), _flatten(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        kind = "__list__" if isinstance(obj, list) else "__tuple__"
+        return {kind: [_flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} at {prefix!r} in a checkpoint")
+
+
+def _key(k: Any) -> Any:
+    if isinstance(k, (str, int)):
+        return k
+    raise TypeError(f"unsupported key type {type(k).__name__}")
+
+
+def _unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            return [_unflatten(v, tensors) for v in obj["__list__"]]
+        if "__tuple__" in obj:
+            return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
+    return obj
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """Read a .safetensors header without torch (cheap: used to find a checkpoint's plugin)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                raise InputError(path, "not a safetensors file (too short)")
+            (length,) = struct.unpack("<Q", raw)
+            if length > MAX_HEADER:
+                raise InputError(path, "not a safetensors file (bad header length)")
+            header = json.loads(fh.read(length))
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(path, "not a safetensors file (bad header)") from None
+    if not isinstance(header, dict):
+        raise InputError(path, "not a safetensors file (bad header)")
+    meta = header.get("__metadata__") or {}
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for torn or foreign files
+        raise InputError(path, f"cannot load checkpoint ({str(exc).splitlines()[0][:120]})") from None
+
+
+def save_model(
+    path: str | Path,
+    config_json: str,
+    modules: Mapping[str, torch.nn.Module],
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    """Write the inference model: each module's state dict under its name prefix."""
+    from i2i import __version__
+
+    tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+    meta = {"format": MODEL_FORMAT, "config": config_json, "i2i_version": __version__, **(extra or {})}
+    atomic_save_tensors(Path(path), tensors, meta)
+
+
+def load_model(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, torch.Tensor]]]:
+    """Return (metadata, {module name: state dict}) of a model file."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != MODEL_FORMAT or "config" not in meta:
+        raise InputError(path, "not an i2i model file (no i2i config in its metadata)")
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in _load(path).items():
+        name, _, rest = key.partition(".")
+        parts.setdefault(name, {})[rest] = value
+    return meta, parts
+
+
+def save_state(path: str | Path, state: Mapping[str, Any]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(dict(state), "", tensors)
+    atomic_save_tensors(Path(path), tensors, {"format": STATE_FORMAT, "state": json.dumps(skeleton)})
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != STATE_FORMAT:
+        raise InputError(path, "not an i2i run-state file")
+    return _unflatten(json.loads(meta["state"]), _load(path))
+
+
+def state_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"state-{step:08d}.safetensors"
+
+
+def list_states(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("state-*.safetensors"))
+
+
+def prune_states(run_dir: Path, keep_last: int) -> None:
+    states = list_states(run_dir)
+    for old in states[: max(0, len(states) - max(1, keep_last))]:
+        old.unlink(missing_ok=True)

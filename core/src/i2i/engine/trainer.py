@@ -1,0 +1,357 @@
+"""The one GAN trainer. It owns device, precision, optimisers, schedule, EMA, checkpoints and
+logging; a modality contributes only its conditioner, networks, dataset and optional extra loss
+terms (Conditioner.extra_generator_loss)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from i2i import losses
+from i2i.config import Config
+from i2i.engine import checkpoint as ckpt
+from i2i.engine.build import build_conditioner, build_discriminator, build_generator
+from i2i.engine.data_stream import KeyStream
+from i2i.engine.device import select_device, select_precision
+from i2i.engine.ema import EMA
+from i2i.engine.report import RunLog
+from i2i.errors import ConfigError, InputError
+from i2i.interfaces import Condition
+from i2i.modality import Modality, resolve_object
+
+log = logging.getLogger("i2i.train")
+SAMPLE_ROWS = 4
+
+
+def lr_factor(step: int, total: int, decay_from: float) -> float:
+    """Constant, then linear decay to zero (the pix2pix schedule, counted in steps)."""
+    start = int(total * decay_from)
+    return 1.0 - max(0, step - start) / float(total - start + 1)
+
+
+def make_adam(params: list[nn.Parameter], lr: float, betas: list[float], device: torch.device) -> torch.optim.Adam:
+    """Fused Adam where this torch supports it on the device (measured faster), else foreach."""
+    betas_t = (float(betas[0]), float(betas[1]))
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas_t, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas_t, foreach=True)
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, Tensor):
+            fmt = torch.channels_last if channels_last and v.dim() == 4 else torch.contiguous_format
+            out[k] = v.to(device, non_blocking=True, memory_format=fmt)
+        else:
+            out[k] = v
+    return out
+
+
+class Trainer:
+    """Train a modality from a config on a data directory into a run directory."""
+
+    def __init__(
+        self,
+        config: Config,
+        modality: Modality,
+        data_root: str | Path,
+        run_dir: str | Path,
+        *,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.modality = modality
+        self.data_root = Path(data_root)
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        t = config.train
+        if t.steps < 1 or t.batch_size < 1 or t.grad_accum < 1:
+            raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
+        if config.loss.gan not in losses.GAN_LOSSES:
+            raise ConfigError(f"loss.gan: unknown GAN loss {config.loss.gan!r} ({', '.join(losses.GAN_LOSSES)})")
+        self.device = select_device(config.device)
+        self.precision = select_precision(t.precision, self.device)
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+
+        dataset_cls = resolve_object(modality.dataset)
+        self.dataset = dataset_cls(self.data_root, config.data, "train", True)
+        self.sample_set = self._sample_dataset(dataset_cls)
+
+        self.conditioner = build_conditioner(modality, config).to(self.device)
+        self.generator = build_generator(config).to(self.device)
+        self.discriminator = build_discriminator(config).to(self.device)
+        if t.channels_last:
+            for m in (self.conditioner, self.generator, self.discriminator):
+                m.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.generator, config.ema.decay) if config.ema.decay > 0 else None
+        g_params = list(self.generator.parameters()) + list(self.conditioner.parameters())
+        self.opt_g = make_adam(g_params, config.optim.lr_g, config.optim.betas_g, self.device)
+        self.opt_d = make_adam(list(self.discriminator.parameters()), config.optim.lr_d, config.optim.betas_d, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None
+        self.g_fwd: nn.Module = self.generator
+        self.d_fwd: nn.Module = self.discriminator
+        if t.compile:
+            self.g_fwd = torch.compile(self.generator)
+            self.d_fwd = torch.compile(self.discriminator)
+        self.step = 0
+
+    # ---- data -------------------------------------------------------------------------------
+    def _sample_dataset(self, dataset_cls: Any) -> Any:
+        for split in ("test", "val"):
+            try:
+                ds = dataset_cls(self.data_root, self.config.data, split, False)
+                if len(ds) > 0:
+                    return ds
+            except InputError:
+                continue
+        return dataset_cls(self.data_root, self.config.data, "train", False)
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        t = self.config.train
+        per_step = t.batch_size * t.grad_accum
+        stream = KeyStream(len(self.dataset), self.config.seed, start=self.step * per_step)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=t.batch_size,
+            sampler=stream,
+            num_workers=t.num_workers,
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if t.num_workers > 0 else None,
+        )
+        return iter(loader)
+
+    # ---- one optimisation step ----------------------------------------------------------------
+    def _noise(self, batch_size: int) -> Tensor | None:
+        dim = getattr(self.generator, "noise_dim", 0)
+        return torch.randn(batch_size, dim, device=self.device) if dim else None
+
+    def _generate(self, batch: dict[str, Any]) -> tuple[Condition, Tensor]:
+        with self.precision.autocast(self.device):
+            cond = self.conditioner(batch)
+            fake = self.g_fwd(cond, self._noise(batch["target"].shape[0]))
+        return cond, fake
+
+    def _backward(self, loss: Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def _opt_step(self, opt: torch.optim.Optimizer) -> None:
+        if self.scaler:
+            self.scaler.step(opt)
+        else:
+            opt.step()
+
+    def train_step(self, micro_batches: list[dict[str, Any]]) -> dict[str, float]:
+        cfg = self.config.loss
+        accum = len(micro_batches)
+        stats: dict[str, float] = {}
+
+        def add(name: str, value: Tensor) -> None:
+            stats[name] = stats.get(name, 0.0) + float(value.detach()) / accum
+
+        # discriminator: real vs detached fake
+        self.discriminator.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        kept: list[tuple[Condition, Tensor]] = []
+        for batch in micro_batches:
+            real = batch["target"]
+            if accum == 1:
+                cond, fake = self._generate(batch)
+                kept.append((cond, fake))
+            else:
+                with torch.no_grad():
+                    cond, fake = self._generate(batch)
+            c_d = cond.detach()
+            if cfg.r1 > 0:
+                real = real.detach().requires_grad_(True)
+            with self.precision.autocast(self.device):
+                d_fake = self.d_fwd(fake.detach(), c_d)
+                d_real = self.d_fwd(real, c_d)
+            loss_d = 0.5 * cfg.gan_weight * (
+                losses.d_loss(cfg.gan, d_fake, real=False) + losses.d_loss(cfg.gan, d_real, real=True)
+            )
+            add("d_adv", loss_d)
+            if cfg.r1 > 0:
+                r1 = losses.r1_penalty(d_real, real)
+                add("d_r1", r1)
+                loss_d = loss_d + cfg.r1 * r1
+            self._backward(loss_d / accum)
+        self._opt_step(self.opt_d)
+
+        # generator: fool the updated discriminator, plus reconstruction and FM
+        self.discriminator.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        for i, batch in enumerate(micro_batches):
+            real = batch["target"]
+            cond, fake = kept[i] if accum == 1 else self._generate(batch)
+            with self.precision.autocast(self.device):
+                d_fake = self.d_fwd(fake, cond)
+                terms = {"g_adv": cfg.gan_weight * losses.g_loss(cfg.gan, d_fake)}
+                if cfg.feature_matching > 0:
+                    with torch.no_grad():
+                        d_real = self.d_fwd(real, cond.detach())
+                    terms["g_fm"] = cfg.feature_matching * losses.feature_matching(d_fake, d_real)
+            if cfg.l1 > 0:
+                terms["g_l1"] = cfg.l1 * F.l1_loss(fake.float(), real.float())
+            for name, value in self.conditioner.extra_generator_loss(fake, batch, cond).items():
+                terms[f"g_{name}"] = value
+            loss_g = torch.stack([v.float() for v in terms.values()]).sum()
+            for name, value in terms.items():
+                add(name, value)
+            self._backward(loss_g / accum)
+        self._opt_step(self.opt_g)
+        if self.scaler:
+            self.scaler.update()
+        if self.ema is not None:
+            decay = self.config.ema.decay if self.step >= self.config.ema.start else 0.0
+            self.ema.update(self.generator, decay)
+        return stats
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "conditioner": self.conditioner.state_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "python": random.getstate(),
+            },
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.conditioner.load_state_dict(state["conditioner"])
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+    def resume(self) -> bool:
+        """Load the newest readable run state; a torn newest file falls back to the one before."""
+        for path in reversed(ckpt.list_states(self.run_dir)):
+            try:
+                self.load_state(ckpt.load_state(path))
+                log.info("resumed from %s at step %d", path, self.step)
+                return True
+            except (InputError, KeyError, RuntimeError, ValueError) as exc:
+                log.warning("skipping unreadable checkpoint %s (%s)", path, exc)
+        return False
+
+    def export_generator(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    def save(self) -> None:
+        ckpt.save_state(ckpt.state_path(self.run_dir, self.step), self.state())
+        ckpt.prune_states(self.run_dir, self.config.train.keep_last)
+        self.save_model(self.run_dir / "model.safetensors")
+
+    def save_model(self, path: Path) -> None:
+        modules = {"generator": self.export_generator(), "conditioner": self.conditioner}
+        ckpt.save_model(path, self.config.to_json(), modules, {"plugin": self.modality.name, "step": str(self.step)})
+
+    # ---- samples ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self) -> Tensor:
+        """Rows of (condition | generated | target) for a fixed set of held-out samples."""
+        n = min(SAMPLE_ROWS, len(self.sample_set))
+        batch = torch.utils.data.default_collate([self.sample_set[i] for i in range(n)])
+        batch = _to_device(batch, self.device, False)
+        gen = self.export_generator()
+        was_training = gen.training
+        gen.eval()
+        self.conditioner.eval()
+        g = torch.Generator(device="cpu").manual_seed(self.config.seed)
+        dim = getattr(gen, "noise_dim", 0)
+        z = torch.randn(n, dim, generator=g).to(self.device) if dim else None
+        with self.precision.autocast(self.device):
+            cond = self.conditioner(batch)
+            fake = gen(cond, z).float()
+        gen.train(was_training)
+        self.conditioner.train()
+        target = batch["target"].float()
+        cols = []
+        shown = self.conditioner.visualize(batch, cond)
+        if shown is not None:
+            cols.append(F.interpolate(shown.float(), size=target.shape[-2:], mode="nearest"))
+        cols += [fake, target]
+        return torch.cat(cols, dim=3).clamp(-1, 1).cpu()
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> Path:
+        t = self.config.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
+        if resume and not self.resume():
+            log.info("no checkpoint in %s: starting from step 0", self.run_dir)
+        runlog = RunLog(self.run_dir, tensorboard=t.tensorboard)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, unit="step")
+        running: dict[str, float] = {}
+        batches = self._batches()
+        self.generator.train()
+        self.discriminator.train()
+        self.conditioner.train()
+        started = time.perf_counter()
+        start_step = self.step
+        try:
+            while self.step < t.steps:
+                factor = lr_factor(self.step, t.steps, self.config.optim.decay_from)
+                for opt, base in ((self.opt_g, self.config.optim.lr_g), (self.opt_d, self.config.optim.lr_d)):
+                    for group in opt.param_groups:
+                        group["lr"] = base * factor
+                micro = [_to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)]
+                stats = self.train_step(micro)
+                self.step += 1
+                for k, v in stats.items():
+                    running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
+                    rate = (self.step - start_step) / max(1e-9, time.perf_counter() - started)
+                    runlog.scalars(self.step, {**stats, "lr_factor": factor, "steps_per_s": rate})
+                if self.step % t.sample_every == 0 or self.step == t.steps:
+                    from i2i.data.images import make_grid_image
+
+                    runlog.sample(self.step, make_grid_image([self.sample_grid()]))
+                    runlog.write_report(f"i2i run: {self.modality.name}", self.config.to_yaml())
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        finally:
+            bar.close()
+            runlog.close()
+        return self.run_dir / "model.safetensors"

@@ -1,0 +1,123 @@
+"""The three trainable roles every modality fills: Conditioner, Generator, Discriminator.
+
+A Condition is the common currency between them, so the engine never needs to know which
+modality it is training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Condition:
+    """A conditioning signal in any of four shapes; a modality fills the ones it has.
+
+    maps: (B,C,H,W) spatial (input photo, one-hot labels, pose heatmaps, landmark sketch).
+    vector: (B,D) global (sentence or identity embedding).
+    tokens: (B,T,D) with token_mask (B,T) true where valid (word features).
+    refs: (B,3,H,W) appearance references (garment, source portrait).
+    """
+
+    maps: Tensor | None = None
+    vector: Tensor | None = None
+    tokens: Tensor | None = None
+    token_mask: Tensor | None = None
+    refs: Tensor | None = None
+
+    def _tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    @property
+    def batch_size(self) -> int:
+        tensors = self._tensors()
+        if not tensors:
+            raise ValueError("empty Condition")
+        return next(iter(tensors.values())).shape[0]
+
+    def map(self, fn: Any) -> Condition:
+        return replace(self, **{k: fn(v) for k, v in self._tensors().items()})
+
+    def to(self, device: torch.device | str, memory_format: torch.memory_format | None = None) -> Condition:
+        def move(t: Tensor) -> Tensor:
+            if memory_format is not None and t.dim() == 4:
+                return t.to(device, memory_format=memory_format)
+            return t.to(device)
+
+        return self.map(move)
+
+    def detach(self) -> Condition:
+        return self.map(lambda t: t.detach())
+
+    def repeat_interleave(self, k: int) -> Condition:
+        """Each condition k times in a row: k samples per condition in one batch."""
+        return self.map(lambda t: t.repeat_interleave(k, dim=0))
+
+    def roll(self, shifts: int = 1) -> Condition:
+        """Conditions shifted along the batch: mismatched pairs for matching-aware losses."""
+        return self.map(lambda t: t.roll(shifts, dims=0))
+
+
+@dataclass
+class DOutput:
+    """One scale of a discriminator's verdict: patch logits plus intermediate features (for FM)."""
+
+    logits: Tensor
+    features: list[Tensor]
+
+
+class Conditioner(nn.Module):
+    """Turns a batch of raw condition tensors (from a dataset or `prepare`) into a Condition.
+
+    Subclasses override `forward`; `prepare` converts decoded inference inputs (images as
+    (3,H,W) tensors in [-1,1], strings, parsed JSON) to the same batch entries a dataset gives.
+    """
+
+    def forward(self, batch: Mapping[str, Any]) -> Condition:  # pragma: no cover - interface
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
+
+    def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(inputs)
+
+    def visualize(self, batch: Mapping[str, Any], cond: Condition) -> Tensor | None:
+        """An image (B,3|1,H,W in [-1,1]) of the condition for sample sheets; None if not drawable."""
+        maps = cond.maps
+        if maps is None or maps.shape[1] not in (1, 3):
+            return None
+        return maps if maps.shape[1] == 3 else maps.expand(-1, 3, -1, -1)
+
+    def extra_generator_loss(self, fake: Tensor, batch: Mapping[str, Any], cond: Condition) -> dict[str, Tensor]:
+        """Modality-specific generator loss terms (name -> scalar), added to the engine's losses."""
+        return {}
+
+
+class Generator(nn.Module):
+    """(Condition, noise) -> images in [-1, 1]. `noise_dim` 0 means the generator takes no z."""
+
+    noise_dim: int = 0
+
+    def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(cond, z)")
+
+
+class Discriminator(nn.Module):
+    """(image, Condition) -> one DOutput per scale."""
+
+    def forward(self, image: Tensor, cond: Condition) -> list[DOutput]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(image, cond)")
+
+
+class IdentityConditioner(Conditioner):
+    """Conditioner for modalities whose condition is one spatial tensor under batch['input']."""
+
+    def __init__(self, key: str = "input") -> None:
+        super().__init__()
+        self.key = key
+
+    def forward(self, batch: Mapping[str, Any]) -> Condition:
+        return Condition(maps=batch[self.key])

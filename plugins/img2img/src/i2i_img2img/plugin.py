@@ -1,0 +1,46 @@
+"""Entry point of the img2img plugin: paired image translation (pix2pix).
+
+Imports no torch: everything is named by import strings and loaded only when used.
+"""
+
+from __future__ import annotations
+
+from i2i import InputSpec, Modality, hookimpl
+
+PACKAGE = "i2i_img2img"
+
+MODALITY = Modality(
+    name="img2img",
+    summary="paired image translation (pix2pix): labels/edges/gray/low-res -> photo",
+    inputs=[
+        InputSpec(
+            "input",
+            kind="image",
+            video=True,
+            help="input image, a directory of images (batch), or a video (video out)",
+        )
+    ],
+    config=f"{PACKAGE}:configs/default.yaml",
+    conditioner=f"{PACKAGE}.conditioner:Img2ImgConditioner",
+    dataset=f"{PACKAGE}.data:Img2ImgDataset",
+    demo_data=f"{PACKAGE}.demo:write_demo",
+    default_checkpoint=f"{PACKAGE}:weights/sr_x4.safetensors",
+    presets={
+        "pix2pix": f"{PACKAGE}:configs/default.yaml",
+        "colorize": f"{PACKAGE}:configs/colorize.yaml",
+        "edges": f"{PACKAGE}:configs/edges.yaml",
+        "sr": f"{PACKAGE}:configs/sr.yaml",
+    },
+    importers=[f"{PACKAGE}.pix2pix_import:import_pix2pix"],
+    evaluator=f"{PACKAGE}.evaluate:evaluate",
+)
+
+
+@hookimpl
+def register_modalities(register):
+    register(MODALITY)
+
+
+@hookimpl
+def register_networks(register):
+    register("sr_resnet", f"{PACKAGE}.nets:sr_resnet", kind="generator")
