@@ -1,0 +1,1 @@
+"""Shared building blocks and standard networks (U-Net, ResNet, PatchGAN); see catalog for names."""

@@ -1,0 +1,30 @@
+"""The core's built-in plugin: names of the standard networks that configs can select.
+
+Targets are import strings, so registering costs nothing and torch is imported only when a model
+is actually built (this module is loaded by `i2i plugins` and `--help`, which must stay fast).
+The preset names follow the original pix2pix ``--netG`` choices.
+"""
+
+from __future__ import annotations
+
+from i2i.hookspecs import RegisterNetwork, hookimpl
+
+_WRAPPERS = "i2i.nets.wrappers"
+
+GENERATORS = {
+    "unet": "unet_generator",
+    "unet_128": "unet_128",
+    "unet_256": "unet_256",
+    "resnet": "resnet_generator",
+    "resnet_6blocks": "resnet_6blocks",
+    "resnet_9blocks": "resnet_9blocks",
+}
+DISCRIMINATORS = {"patchgan": "patchgan"}
+
+
+@hookimpl
+def register_networks(register: RegisterNetwork) -> None:
+    for name, factory in GENERATORS.items():
+        register(name, f"{_WRAPPERS}:{factory}", kind="generator")
+    for name, factory in DISCRIMINATORS.items():
+        register(name, f"{_WRAPPERS}:{factory}", kind="discriminator")
