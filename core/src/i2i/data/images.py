@@ -1,0 +1,281 @@
+"""Image files in and out: decoding that never crashes on bad input, tensors, atomic saving.
+
+Every image that enters the core goes through `read_image`, so this is the one place that decides
+how odd files become the 8-bit RGB (or L) images the networks are trained on, and the one place
+where a bad file turns into an `InputError` naming it instead of a traceback deep in a worker.
+Tensors are (C,H,W) float32 in [-1, 1], the range of the generators' tanh output.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from i2i.errors import InputError
+
+# 8192 x 8192. Large enough for any photo a GAN is trained or run on, small enough that a hostile or
+# broken header cannot make a worker allocate gigabytes before it fails.
+DEFAULT_MAX_PIXELS = 1 << 26
+
+# Suffixes are lower-case with the dot, as `Path.suffix.lower()` returns them.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+# GIF is deliberately not a video: writing one needs a palette per frame, and animated GIFs are rare
+# as model input. `read_image` still reads a .gif given explicitly (its first frame).
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
+
+ImageMode = Literal["RGB", "L"]
+
+# Modes PIL uses for one channel of more than 8 bits: 16-bit PNG/TIFF open as I;16*, older files as I.
+_WIDE_GRAY = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+# Modes with an alpha channel, or a palette that may carry transparency.
+_ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
+_WHITE = (255, 255, 255, 255)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def is_video(path: str | Path) -> bool:
+    """Whether the file name says video; the content is checked only when it is opened."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_images(directory: str | Path) -> list[Path]:
+    """The image files directly inside `directory`, sorted by name.
+
+    Not recursive, and hidden files are skipped: `._x.png` files left by macOS on shared drives
+    have an image suffix but are not images, and would otherwise fail a whole batch run.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(directory, "not a directory" if directory.exists() else "no such directory")
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def _wide_to_8bit(img: Image.Image) -> Image.Image:
+    """One channel of 16 or 32 bits -> L, by scaling (not clipping) so 65535 -> 255.
+
+    PIL's own convert("L") clips I;16 values above 255 to white, which turns every 16-bit depth map
+    or scan into a blown-out image. Mode I is taken to hold 16-bit values (PIL opens 16-bit PNGs of
+    older writers as I); F (float TIFF) is taken to be in [0, 1].
+    """
+    if img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
+        out = np.rint(np.clip(values, 0.0, 1.0) * 255.0)
+    else:
+        values = np.asarray(img).astype(np.int64)
+        out = np.rint(np.clip(values, 0, 65535) * (255.0 / 65535.0))
+    return Image.fromarray(out.astype(np.uint8))
+
+
+def _normalize(img: Image.Image, mode: ImageMode) -> Image.Image:
+    """Any PIL mode -> `mode` (RGB or L), always a new image independent of any file.
+
+    Transparency is composited on white rather than dropped: fully transparent pixels often hold
+    leftover colours (or black), and dropping alpha would show them; white is also how viewers and
+    browsers show drawings and sketches, the usual transparent inputs.
+    """
+    if img.mode in _WIDE_GRAY or img.mode == "F":
+        img = _wide_to_8bit(img)
+    elif img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in _ALPHA:
+        rgba = img.convert("LA").convert("RGBA") if img.mode == "La" else img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba)
+    if img.mode != mode:
+        # CMYK, YCbCr, HSV, LAB, P, 1: PIL's conversions (CMYK without colour management).
+        img = img.convert(mode)
+    else:
+        img = img.copy()
+    return img
+
+
+def read_image(
+    path: str | Path, mode: ImageMode = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode an image file fully into an 8-bit `mode` image ("RGB" or "L"), upright.
+
+    - EXIF orientation is applied, so phone photos are not sideways.
+    - 16-bit grey is scaled to 8 bits (65535 -> 255); 16-bit RGB(A) is reduced to 8 bits by PIL.
+    - Alpha is composited on white; palettes, CMYK, 1-bit etc. are converted.
+    - The pixel count is checked from the header before any pixel is decoded, and the whole image is
+      decoded here, so a truncated or corrupt file fails now with `InputError` naming it, not later
+      inside a DataLoader worker. Multi-frame files (GIF, TIFF) give their first frame.
+
+    Raises `InputError(path, problem)` for any file that cannot be read as an image.
+    """
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', not {mode!r}")
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise InputError(path, "is a directory, not an image file")
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({_one_line(exc)})") from None
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below replaces PIL's warning; PIL's hard error is still caught.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                if width <= 0 or height <= 0:
+                    raise InputError(path, f"image has no pixels ({width}x{height})")
+                if width * height > max_pixels:
+                    raise InputError(
+                        path,
+                        f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+                        f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
+                    )
+                opened.load()
+                return _normalize(_upright(opened), mode)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(path, "not an image, or in a format Pillow cannot read") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image too large ({_one_line(exc)})") from None
+    except Exception as exc:
+        # Decoders report corrupt data with whatever exception they like (OSError for truncation,
+        # ValueError, SyntaxError, struct.error, IndexError, MemoryError...): all mean a bad file.
+        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a malformed EXIF block is ignored rather than failing the image."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        return img
+
+
+def image_to_tensor(img: Image.Image) -> torch.Tensor:
+    """An image -> (C,H,W) float32 in [-1, 1]; C is 1 for single-channel images, else 3.
+
+    The map v -> v / 127.5 - 1 is exactly inverted by `tensor_to_image` for every 8-bit value.
+    Images not in RGB or L (e.g. made directly with PIL) are normalised as `read_image` would.
+    """
+    if img.mode not in ("RGB", "L"):
+        single = img.mode in _WIDE_GRAY or img.mode in {"F", "1", "LA", "La"}
+        img = _normalize(img, "L" if single else "RGB")
+    array = np.array(img, dtype=np.uint8)
+    tensor = torch.from_numpy(array)
+    tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return tensor.float().div_(127.5).sub_(1.0).contiguous()
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """A (C,H,W) or (1,C,H,W) tensor in [-1, 1] with C of 1 or 3 -> an L or RGB image.
+
+    Values are clamped (generators overshoot slightly) and rounded to the nearest level, not
+    truncated, so that image -> tensor -> image is exact. NaN becomes mid-grey rather than garbage.
+    """
+    t = tensor.detach()
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim != 3 or t.shape[0] not in (1, 3):
+        raise ValueError(
+            f"expected a (C,H,W) or (1,C,H,W) tensor with 1 or 3 channels, got {tuple(tensor.shape)}"
+        )
+    t = torch.nan_to_num(t.to("cpu", torch.float32), nan=0.0).clamp(-1.0, 1.0)
+    array = t.add(1.0).mul(127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array))
+
+
+def _format_for(path: Path) -> str:
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        known = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise InputError(path, f"cannot tell the image format from the suffix; use one of {known}")
+    return fmt
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | Path, quality: int = 95) -> Path:
+    """Write an image (or a tensor as `tensor_to_image` takes it) atomically; returns the path.
+
+    The format comes from the suffix. The file is written under a temporary name in the same
+    directory and renamed over `path`, so a reader (or a re-run after a crash) never sees a partial
+    file, and a failed write leaves any previous file untouched. Parent directories are created.
+    Lossy formats (JPEG, WebP) use `quality`, higher than PIL's default 75: these are results.
+    Raises `InputError` when the suffix is unknown or the file cannot be written.
+    """
+    path = Path(path)
+    fmt = _format_for(path)
+    img = tensor_to_image(image) if isinstance(image, torch.Tensor) else image
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(path, f"cannot create the directory ({_one_line(exc)})") from None
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        # os.open with 0o666 lets the umask decide the permissions, as for any ordinary file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            img.save(handle, format=fmt, **options)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(path, f"cannot write ({_one_line(exc)})") from None
+        raise
+    return path
+
+
+def make_grid_image(
+    tensors: torch.Tensor | Sequence[torch.Tensor], padding: int = 2, pad_value: float = 1.0
+) -> Image.Image:
+    """A sample sheet: item i of every (B,C,H,W) tensor makes row i, the tensors its columns.
+
+    So `make_grid_image([inputs, outputs, targets])` shows one sample per row, and a single tensor
+    whose items are already side-by-side panels shows one panel strip per row. Tensors may differ in
+    batch size (missing cells stay blank), in size (each column is as wide as its widest image, each
+    row as high as its highest) and in channels (1-channel images are shown grey). Values in [-1, 1]
+    are clamped; `pad_value` (in [-1, 1], default white) fills gaps and borders.
+    """
+    columns = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+    if not columns:
+        raise ValueError("make_grid_image needs at least one tensor")
+    for t in columns:
+        if t.ndim != 4 or t.shape[1] not in (1, 3):
+            raise ValueError(f"expected (B,C,H,W) tensors with 1 or 3 channels, got {tuple(t.shape)}")
+    rows = max(t.shape[0] for t in columns)
+    widths = [t.shape[3] for t in columns]
+    heights = [max((t.shape[2] for t in columns if t.shape[0] > i), default=0) for i in range(rows)]
+    canvas = torch.full(
+        (3, padding + sum(h + padding for h in heights), padding + sum(w + padding for w in widths)),
+        float(pad_value),
+    )
+    x = padding
+    for t, w in zip(columns, widths):
+        t = t.detach().to("cpu", torch.float32)
+        y = padding
+        for i in range(rows):
+            if i < t.shape[0]:
+                cell = t[i].expand(3, -1, -1)
+                canvas[:, y : y + cell.shape[1], x : x + cell.shape[2]] = cell
+            y += heights[i] + padding
+        x += w + padding
+    return tensor_to_image(canvas)

@@ -1,0 +1,155 @@
+"""End-to-end command line in subprocesses: exit statuses, one-line errors, train -> run -> eval."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny import TINY
+
+BIN = Path(sys.executable).parent
+FIXTURES = Path(__file__).parent / "fixtures" / "pix2pix-reference"
+
+
+def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_usage_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """demo data -> a 4-step tiny run, through the real commands."""
+    root = tmp_path_factory.mktemp("cli")
+    data, run = root / "demo", root / "run"
+    cli("i2i", "data", "demo", "img2img", "--out", str(data), "--n", "12", "--seed", "1")
+    sets = [arg for s in [*TINY, "train.steps=4"] for arg in ("--set", s)]
+    cli("i2i-train", "--plugin", "img2img", "--data", str(data), "--out", str(run), "--quiet", *sets)
+    aligned = sorted((data / "test").glob("*.png"))[0]
+    with Image.open(aligned) as im:
+        w, h = im.size
+        im.crop((0, 0, w // 2, h)).resize((48, 40)).save(root / "labels.png")
+    return root, data, run
+
+
+def test_plugins_lists_img2img():
+    assert "img2img" in cli("i2i", "plugins").stdout
+    rows = json.loads(cli("i2i", "plugins", "--json").stdout)
+    row = next(r for r in rows if r["name"] == "img2img")
+    assert row["status"] == "ok" and row["distribution"] == "i2i-img2img" and row["inputs"]
+
+
+def test_run_help_shows_plugin_inputs():
+    out = cli("i2i-run", "--plugin", "img2img", "--help").stdout
+    assert "--input" in out and "img2img inputs" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("i2i-run",), ("--plugin",)),
+        (("i2i-run", "--plugin", "nope", "--out", "x.png"), ("unknown plugin 'nope'",)),
+        (("i2i-run", "--plugin", "img2img", "--out", "x.png"), ("needs --input",)),
+        (("i2i-run", "--plugin", "img2img", "--input", "missing.png", "--out", "x.png"), ("missing.png",)),
+        (("i2i", "data", "demo", "nope", "--out", "d"), ("unknown plugin",)),
+        (("i2i-train", "--plugin", "img2img", "--data", "nowhere", "--out", "r"), ("nowhere",)),
+        (("i2i", "frobnicate"), ("invalid choice",)),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(tmp_path, args, needles):
+    proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=tmp_path)
+    assert_usage_error(proc, *needles)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_train_rejects_bad_settings(trained, tmp_path):
+    _, data, _ = trained
+    proc = cli("i2i-train", "--plugin", "img2img", "--data", str(data), "--out", str(tmp_path / "r"),
+               "--set", "train.stepz=3", ok=False)  # fmt: skip
+    assert_usage_error(proc, "train.stepz")
+    proc = cli("i2i-train", "--plugin", "img2img", "--data", str(data), "--out", str(tmp_path / "r"),
+               "--set", "model.generator.wings=3", ok=False)  # fmt: skip
+    assert_usage_error(proc, "wings")
+
+
+def test_bad_input_image_is_named_and_nothing_is_written(trained, tmp_path):
+    _, _, run = trained
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a png")
+    out = tmp_path / "out.png"
+    proc = cli("i2i-run", "--checkpoint", str(run / "model.safetensors"), "--input", str(bad), "--out", str(out),
+               ok=False)  # fmt: skip
+    assert_usage_error(proc, "bad.png")
+    assert not out.exists()
+
+
+def test_bad_checkpoint_is_named(tmp_path):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"\x00" * 5)
+    proc = cli("i2i-run", "--checkpoint", str(fake), "--plugin", "img2img", "--input", str(fake),
+               "--out", str(tmp_path / "o.png"), ok=False)  # fmt: skip
+    assert_usage_error(proc, "model.safetensors")
+
+
+def test_run_image_dir_and_samples(trained, tmp_path):
+    root, data, run = trained
+    out = tmp_path / "out.png"
+    cli("i2i-run", "--checkpoint", str(run / "model.safetensors"), "--input", str(root / "labels.png"), "--out", str(out))
+    with Image.open(out) as im:
+        assert im.size == (48, 40)  # any size in, same size out (padding handled by the pipeline)
+    folder = tmp_path / "ins"
+    folder.mkdir()
+    for i in range(3):
+        Image.open(root / "labels.png").save(folder / f"f{i}.png")
+    cli("i2i-run", "--checkpoint", str(run), "--input", str(folder), "--out", str(tmp_path / "outs"))
+    assert sorted(p.name for p in (tmp_path / "outs").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+
+
+def test_video_in_video_out(trained, tmp_path):
+    import torch
+
+    from i2i.data.video import VideoWriter, probe_video
+
+    root, _, run = trained
+    clip = tmp_path / "clip.mp4"
+    frames = torch.linspace(-1, 1, 5).view(5, 1, 1, 1).expand(5, 3, 32, 48).contiguous()
+    with VideoWriter(clip, fps=10) as writer:
+        writer.write(frames)
+    out = tmp_path / "out.mp4"
+    cli("i2i-run", "--checkpoint", str(run / "model.safetensors"), "--input", str(clip), "--out", str(out))
+    info = probe_video(out)
+    assert (info.width, info.height) == (48, 32) and info.frames == 5
+
+
+def test_resume_through_cli_and_eval_json(trained):
+    _, data, run = trained
+    cli("i2i-train", "--data", str(data), "--out", str(run), "--resume", "--quiet", "--set", "train.steps=6")
+    meta_steps = json.loads(Path(run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    assert meta_steps == 6
+    result = json.loads(cli("i2i", "eval", "--checkpoint", str(run), "--data", str(data), "--json").stdout)
+    assert result["images"] >= 1 and 0 <= result["model"]["l1"] <= 1 and "psnr" in result["model"]
+
+
+def test_original_pix2pix_checkpoint_runs_through_cli(tmp_path):
+    ref = FIXTURES / "unet_256-ngf16-batch"
+    out = tmp_path / "b.png"
+    cli("i2i-run", "--plugin", "img2img", "--checkpoint", str(ref / "latest_net_G.pth"),
+        "--input", str(FIXTURES / "inputs" / "astronaut.png"), "--out", str(out))  # fmt: skip
+    got = np.asarray(Image.open(out), dtype=np.int16)
+    want = np.asarray(Image.open(ref / "astronaut_expected.png"), dtype=np.int16)
+    assert np.abs(got - want).max() <= 1  # the reference truncates, we round
