@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-GOOD = '''
+GOOD = """
 from i2i import InputSpec, Modality, hookimpl
 
 @hookimpl
@@ -17,7 +17,7 @@ def register_modalities(register):
         conditioner="i2i_img2img.conditioner:Img2ImgConditioner",
         dataset="i2i_img2img.data:Img2ImgDataset",
     ))
-'''
+"""
 
 
 def make_dist(root: Path, dist: str, entry: str, module: str, source: str, version: str = "1.2.3") -> None:

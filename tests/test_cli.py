@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from tiny import TINY
 
 BIN = Path(sys.executable).parent
@@ -107,9 +108,17 @@ def test_bad_checkpoint_is_named(tmp_path):
 
 
 def test_run_image_dir_and_samples(trained, tmp_path):
-    root, data, run = trained
+    root, _data, run = trained
     out = tmp_path / "out.png"
-    cli("i2i-run", "--checkpoint", str(run / "model.safetensors"), "--input", str(root / "labels.png"), "--out", str(out))
+    cli(
+        "i2i-run",
+        "--checkpoint",
+        str(run / "model.safetensors"),
+        "--input",
+        str(root / "labels.png"),
+        "--out",
+        str(out),
+    )
     with Image.open(out) as im:
         assert im.size == (48, 40)  # any size in, same size out (padding handled by the pipeline)
     folder = tmp_path / "ins"
@@ -125,7 +134,7 @@ def test_video_in_video_out(trained, tmp_path):
 
     from i2i.data.video import VideoWriter, probe_video
 
-    root, _, run = trained
+    _root, _, run = trained
     clip = tmp_path / "clip.mp4"
     frames = torch.linspace(-1, 1, 5).view(5, 1, 1, 1).expand(5, 3, 32, 48).contiguous()
     with VideoWriter(clip, fps=10) as writer:

@@ -6,13 +6,14 @@ import json
 
 import pytest
 import torch
-from tiny import TINY
 
 from i2i.config import load_config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.trainer import Trainer, lr_factor
 from i2i.errors import InputError
 from i2i.plugins import get_modality
+
+from tiny import TINY
 
 
 def _trainer(demo_data, run_dir, *extra):
@@ -69,12 +70,22 @@ def test_lr_schedule_is_constant_then_linear():
 
 
 def test_resume_continues_bit_identically(demo_data, tmp_path):
+    """Ctrl-C at step 4 saves step 3; --resume then ends exactly where an uninterrupted run ends."""
     straight = _trainer(demo_data, tmp_path / "a", "train.steps=6")
     straight.fit()
-    first = _trainer(demo_data, tmp_path / "b", "train.steps=3")
-    first.fit()
-    # a fresh process would re-read config.yaml; here: same config with more steps, then resume
-    second = _trainer(demo_data, tmp_path / "b", "train.steps=6")
+    first = _trainer(demo_data, tmp_path / "b", "train.steps=6", "train.checkpoint_every=100")
+    real_step = first.train_step
+
+    def interrupted(micro):
+        if first.step == 3:
+            raise KeyboardInterrupt
+        return real_step(micro)
+
+    first.train_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    assert [p.name for p in ckpt.list_states(tmp_path / "b")] == ["state-00000003.safetensors"]
+    second = _trainer(demo_data, tmp_path / "b", "train.steps=6", "train.checkpoint_every=100")
     second.fit(resume=True)
     a, b = straight.state(), second.state()
     for part in ("generator", "discriminator"):

@@ -30,6 +30,8 @@ def test_every_hook_has_a_docstring_and_a_doc_section():
 
 
 def test_every_hook_is_implemented_in_a_test_plugin():
-    tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != Path(__file__).name)
+    tests = "\n".join(
+        p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != Path(__file__).name
+    )
     for name in _hooks():
         assert f"def {name}(" in tests, f"no test implements the hook {name}"

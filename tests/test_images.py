@@ -12,6 +12,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
+
 from i2i.data import images
 from i2i.data.images import (
     IMAGE_EXTENSIONS,
@@ -25,7 +27,6 @@ from i2i.data.images import (
     tensor_to_image,
 )
 from i2i.errors import InputError
-from PIL import Image
 
 
 def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, raw_rows: bytes | None) -> bytes:

@@ -8,13 +8,14 @@ import sys
 
 import pytest
 import torch
+from torch import nn
+
 from i2i.interfaces import Condition, DOutput, Generator
 from i2i.nets import wrappers
 from i2i.nets.norm import has_spectral_norm, maybe_spectral, norm_layer
 from i2i.nets.patchgan import MultiScalePatchGAN, PatchGAN
 from i2i.nets.resnet import ResnetGenerator
 from i2i.nets.unet import UNet
-from torch import nn
 
 
 def _maps(b: int, c: int, size: int) -> Condition:

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from i2i.errors import InputError
 from i2i.interfaces import Condition
 from i2i.nets import wrappers
 from i2i_img2img.pix2pix_import import load_pix2pix_generator
-from PIL import Image
 
 REFERENCE = "pix2pix-reference"
 

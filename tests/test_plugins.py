@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from plugin_env import GOOD, make_dist
 
 from i2i import InputSpec, Modality, hookimpl
 from i2i.plugins import PluginError, UnknownName
+
+from plugin_env import GOOD, make_dist
 
 
 def _installed(monkeypatch, tmp_path, *dists):
@@ -26,7 +27,11 @@ def test_img2img_is_discovered_through_its_entry_point(fresh_plugins):
 
 
 def test_broken_plugin_is_reported_and_others_keep_working(fresh_plugins, monkeypatch, tmp_path):
-    _installed(monkeypatch, tmp_path, ("i2i-broken", "broken", "i2i_broken_mod", "raise ImportError('no numpy here')"))
+    _installed(
+        monkeypatch,
+        tmp_path,
+        ("i2i-broken", "broken", "i2i_broken_mod", "raise ImportError('no numpy here')"),
+    )
     manager = fresh_plugins.get_manager()
     info = {p.name: p for p in manager.plugins()}["broken"]
     assert info.status == "failed"
@@ -52,7 +57,9 @@ def test_duplicate_modality_is_refused_and_named(fresh_plugins, monkeypatch, tmp
 
 
 def test_strict_mode_raises(fresh_plugins, monkeypatch, tmp_path):
-    _installed(monkeypatch, tmp_path, ("i2i-broken2", "broken2", "i2i_broken2_mod", "raise ValueError('boom')"))
+    _installed(
+        monkeypatch, tmp_path, ("i2i-broken2", "broken2", "i2i_broken2_mod", "raise ValueError('boom')")
+    )
     monkeypatch.setenv("I2I_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="i2i-broken2"):
         fresh_plugins.get_manager()

@@ -6,8 +6,9 @@ import random
 
 import numpy as np
 import pytest
-from i2i.data.transforms import Geometry, PairedTransform
 from PIL import Image
+
+from i2i.data.transforms import Geometry, PairedTransform
 
 
 def coords(width: int, height: int, tag: int) -> Image.Image:

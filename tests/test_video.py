@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 import torch
+
 from i2i.data import video
 from i2i.data.video import VideoInfo, VideoWriter, iter_video_frames, probe_video
 from i2i.errors import InputError

@@ -4,6 +4,7 @@ and a meta-test checks that every hook here is documented and exercised by a tes
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import pluggy
 
 from i2i.modality import Modality
@@ -35,4 +36,3 @@ def register_networks(register: RegisterNetwork) -> None:
     factory is called with the keyword arguments of the config's ``model.generator`` or
     ``model.discriminator`` section (minus ``name``); unknown keyword arguments are config errors.
     """
-

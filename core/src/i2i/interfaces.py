@@ -91,7 +91,9 @@ class Conditioner(nn.Module):
             return None
         return maps if maps.shape[1] == 3 else maps.expand(-1, 3, -1, -1)
 
-    def extra_generator_loss(self, fake: Tensor, batch: Mapping[str, Any], cond: Condition) -> dict[str, Tensor]:
+    def extra_generator_loss(
+        self, fake: Tensor, batch: Mapping[str, Any], cond: Condition
+    ) -> dict[str, Tensor]:
         """Modality-specific generator loss terms (name -> scalar), added to the engine's losses."""
         return {}
 

@@ -81,7 +81,7 @@ def resolve_object(target: str | Any) -> Any:
 
 def resolve_resource(target: str) -> Path:
     """Turn "package:relative/path" into a filesystem path; a plain path is returned as a Path."""
-    if ":" in target and not Path(target).exists() and not target[1:3] == ":\\":
+    if ":" in target and not Path(target).exists() and target[1:3] != ":\\":
         package, _, rel = target.partition(":")
         return Path(str(resources.files(package).joinpath(rel)))
     return Path(target)

@@ -90,7 +90,9 @@ def _from_model_file(path: Path, device: torch.device) -> Pipeline:
         conditioner.load_state_dict(parts.get("conditioner", {}))
         generator.load_state_dict(parts["generator"])
     except (KeyError, RuntimeError) as exc:
-        raise InputError(path, f"weights do not match the config stored in it ({str(exc).splitlines()[0][:100]})")
+        raise InputError(
+            path, f"weights do not match the config stored in it ({str(exc).splitlines()[0][:100]})"
+        ) from None
     return _finish(modality, config, conditioner, generator, device, str(path))
 
 
@@ -111,7 +113,12 @@ def _from_foreign(path: Path, modality: Modality, device: torch.device) -> Pipel
 
 
 def _finish(
-    modality: Modality, config: Config, conditioner: Conditioner, generator: Generator, device: torch.device, src: str
+    modality: Modality,
+    config: Config,
+    conditioner: Conditioner,
+    generator: Generator,
+    device: torch.device,
+    src: str,
 ) -> Pipeline:
     conditioner.to(device).eval()
     generator.to(device).eval()

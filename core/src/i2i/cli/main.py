@@ -71,7 +71,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         inputs = ", ".join(row["inputs"]) or "-"
-        print(f"{row['name']:<10} {row['distribution']:<14} {row['version']:<8} {row['status']:<8} inputs: {inputs}")
+        print(
+            f"{row['name']:<10} {row['distribution']:<14} {row['version']:<8} {row['status']:<8} inputs: {inputs}"
+        )
     return 0
 
 
@@ -94,6 +96,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from i2i.pipeline import load_pipeline
 
     pipe = load_pipeline(args.checkpoint, plugin=args.plugin, device=args.device)
+    if args.sets:
+        from i2i.config import Config, merge, parse_sets, set_override
+
+        data = pipe.config.to_dict()
+        for key, value in parse_sets(args.sets):
+            if not key.startswith("data."):
+                raise UsageError(f"i2i eval: --set {key}: only data.* keys can change at evaluation")
+            data = merge(data, set_override(key, value), f"--set {key}")
+        pipe.config = Config(data)
     if not pipe.modality.evaluator:
         raise I2IError(f"plugin {pipe.modality.name} has no evaluator")
     evaluate = resolve_object(pipe.modality.evaluator)
@@ -112,7 +123,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="data directory")
     p.add_argument("--out", required=True, help="run directory (checkpoints, samples, report.html)")
     p.add_argument("--config", help="YAML file or a preset name of the plugin (e.g. sr)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    p.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a key"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -136,7 +149,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("i2i-train: --plugin is required (except with --resume on an existing run)")
         modality = get_manager().get_modality(args.plugin)
         config = load_config(modality, args.config, args.sets)
-        if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        if (
+            not args.resume
+            and (run_dir / "checkpoints").exists()
+            and any((run_dir / "checkpoints").iterdir())
+        ):
             raise I2IError(f"{run_dir}: run directory has checkpoints; use --resume or another --out")
     data = Path(args.data)
     if not data.exists():
@@ -213,7 +230,9 @@ def run_command(argv: list[str]) -> int:
     from i2i.pipeline import load_pipeline, run_files
 
     pipe = load_pipeline(args.checkpoint or modality.name, plugin=modality.name, device=args.device)
-    written = run_files(pipe, raw, args.out, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size)
+    written = run_files(
+        pipe, raw, args.out, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size
+    )
     print(f"wrote {written[0] if len(written) == 1 else f'{len(written)} files to {args.out}'}")
     return 0
 
@@ -245,7 +264,9 @@ def i2i_command(argv: list[str]) -> int:
     demo = dsub.add_parser("demo", help="write a plugin's synthetic data set")
     demo.add_argument("name")
     demo.add_argument("--out", required=True)
-    demo.add_argument("--n", type=int, default=64)
+    demo.add_argument(
+        "--n", type=int, default=None, help="number of samples (the plugin's default if not given)"
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(fn=cmd_data_demo)
     ev = sub.add_parser("eval", help="score a model on a data set (JSON with --json)")
@@ -255,6 +276,14 @@ def i2i_command(argv: list[str]) -> int:
     ev.add_argument("--split", default="test")
     ev.add_argument("--limit", type=int, default=None)
     ev.add_argument("--device", default="auto")
+    ev.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="change a data option for evaluation (e.g. data.crop_size=256)",
+    )
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(fn=cmd_eval)
     args = p.parse_args(argv)

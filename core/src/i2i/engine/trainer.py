@@ -38,13 +38,27 @@ def lr_factor(step: int, total: int, decay_from: float) -> float:
     return 1.0 - max(0, step - start) / float(total - start + 1)
 
 
-def make_adam(params: list[nn.Parameter], lr: float, betas: list[float], device: torch.device) -> torch.optim.Adam:
+def make_adam(
+    params: list[nn.Parameter], lr: float, betas: list[float], device: torch.device
+) -> torch.optim.Adam:
     """Fused Adam where this torch supports it on the device (measured faster), else foreach."""
     betas_t = (float(betas[0]), float(betas[1]))
     try:
         return torch.optim.Adam(params, lr=lr, betas=betas_t, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr, betas=betas_t, foreach=True)
+
+
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give loaded moment buffers their parameter's strides (channels_last after a resume).
+
+    Checkpoints store contiguous tensors; fused Adam walks a parameter and its buffers as flat
+    memory, so a contiguous buffer beside a channels_last parameter would pair the wrong elements.
+    """
+    for param, state in opt.state.items():
+        for key, value in state.items():
+            if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
@@ -79,7 +93,9 @@ class Trainer:
         if t.steps < 1 or t.batch_size < 1 or t.grad_accum < 1:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
         if config.loss.gan not in losses.GAN_LOSSES:
-            raise ConfigError(f"loss.gan: unknown GAN loss {config.loss.gan!r} ({', '.join(losses.GAN_LOSSES)})")
+            raise ConfigError(
+                f"loss.gan: unknown GAN loss {config.loss.gan!r} ({', '.join(losses.GAN_LOSSES)})"
+            )
         self.device = select_device(config.device)
         self.precision = select_precision(t.precision, self.device)
         if t.deterministic:
@@ -100,7 +116,9 @@ class Trainer:
         self.ema = EMA(self.generator, config.ema.decay) if config.ema.decay > 0 else None
         g_params = list(self.generator.parameters()) + list(self.conditioner.parameters())
         self.opt_g = make_adam(g_params, config.optim.lr_g, config.optim.betas_g, self.device)
-        self.opt_d = make_adam(list(self.discriminator.parameters()), config.optim.lr_d, config.optim.betas_d, self.device)
+        self.opt_d = make_adam(
+            list(self.discriminator.parameters()), config.optim.lr_d, config.optim.betas_d, self.device
+        )
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None
         self.g_fwd: nn.Module = self.generator
         self.d_fwd: nn.Module = self.discriminator
@@ -132,6 +150,9 @@ class Trainer:
             persistent_workers=False,
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if t.num_workers > 0 else None,
+            # Its own generator: creating the iterator must not draw from the global torch RNG,
+            # or a resumed run (which creates it after restoring that RNG) would drift.
+            generator=torch.Generator().manual_seed(self.config.seed),
         )
         return iter(loader)
 
@@ -181,8 +202,10 @@ class Trainer:
             with self.precision.autocast(self.device):
                 d_fake = self.d_fwd(fake.detach(), c_d)
                 d_real = self.d_fwd(real, c_d)
-            loss_d = 0.5 * cfg.gan_weight * (
-                losses.d_loss(cfg.gan, d_fake, real=False) + losses.d_loss(cfg.gan, d_real, real=True)
+            loss_d = (
+                0.5
+                * cfg.gan_weight
+                * (losses.d_loss(cfg.gan, d_fake, real=False) + losses.d_loss(cfg.gan, d_real, real=True))
             )
             add("d_adv", loss_d)
             if cfg.r1 > 0:
@@ -248,6 +271,8 @@ class Trainer:
             self.ema.module.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        _match_param_layout(self.opt_g)
+        _match_param_layout(self.opt_d)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
@@ -278,7 +303,9 @@ class Trainer:
 
     def save_model(self, path: Path) -> None:
         modules = {"generator": self.export_generator(), "conditioner": self.conditioner}
-        ckpt.save_model(path, self.config.to_json(), modules, {"plugin": self.modality.name, "step": str(self.step)})
+        ckpt.save_model(
+            path, self.config.to_json(), modules, {"plugin": self.modality.name, "step": str(self.step)}
+        )
 
     # ---- samples ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -317,7 +344,9 @@ class Trainer:
         runlog = RunLog(self.run_dir, tensorboard=t.tensorboard)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, unit="step")
+        bar = tqdm(
+            total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, unit="step"
+        )
         running: dict[str, float] = {}
         batches = self._batches()
         self.generator.train()

@@ -69,5 +69,8 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
         "metric_notes": "l1 on [0,1]; psnr in dB and ssim on 8-bit RGB; means over images",
     }
     if base_rows:
-        result["baseline"] = {"name": "bicubic" if config.data.task == "sr" else "identity", **_mean(base_rows)}
+        result["baseline"] = {
+            "name": "bicubic" if config.data.task == "sr" else "identity",
+            **_mean(base_rows),
+        }
     return result

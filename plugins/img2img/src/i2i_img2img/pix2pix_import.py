@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from i2i.errors import InputError
 
 if TYPE_CHECKING:
-    from i2i.interfaces import Generator
     from torch import Tensor
+
+    from i2i.interfaces import Generator
 
 _WRAPPER_KEYS = ("state_dict", "netG", "net_G", "G", "generator", "model", "params")
 
