@@ -40,9 +40,23 @@ _ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def check_file(path: Path, what: str) -> None:
+    """Refuse a missing, empty, unreadable path or a directory before any decoder sees it, so the
+    user reads "no such file" rather than a decoder's guess."""
+    try:
+        if path.is_dir():
+            raise InputError(path, f"is a directory, not {what} file")
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({one_line(exc)})") from None
 
 
 def is_video(path: str | Path) -> bool:
@@ -122,15 +136,7 @@ def read_image(
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', not {mode!r}")
     path = Path(path)
-    try:
-        if path.is_dir():
-            raise InputError(path, "is a directory, not an image file")
-        if path.stat().st_size == 0:
-            raise InputError(path, "empty file")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({_one_line(exc)})") from None
+    check_file(path, "an image")
     try:
         with warnings.catch_warnings():
             # Our own limit below replaces PIL's warning; PIL's hard error is still caught.
@@ -156,11 +162,11 @@ def read_image(
     except UnidentifiedImageError:
         raise InputError(path, "not an image, or in a format Pillow cannot read") from None
     except Image.DecompressionBombError as exc:
-        raise InputError(path, f"image too large ({_one_line(exc)})") from None
+        raise InputError(path, f"image too large ({one_line(exc)})") from None
     except Exception as exc:
         # Decoders report corrupt data with whatever exception they like (OSError for truncation,
         # ValueError, SyntaxError, struct.error, IndexError, MemoryError...): all mean a bad file.
-        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+        raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -228,7 +234,7 @@ def save_image(image: torch.Tensor | Image.Image, path: str | Path, quality: int
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(path, f"cannot create the directory ({_one_line(exc)})") from None
+        raise InputError(path, f"cannot create the directory ({one_line(exc)})") from None
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         # os.open with 0o666 lets the umask decide the permissions, as for any ordinary file.
@@ -239,7 +245,7 @@ def save_image(image: torch.Tensor | Image.Image, path: str | Path, quality: int
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise InputError(path, f"cannot write ({_one_line(exc)})") from None
+            raise InputError(path, f"cannot write ({one_line(exc)})") from None
         raise
     return path
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from i2i.data.images import VIDEO_EXTENSIONS
+from i2i.data.images import VIDEO_EXTENSIONS, check_file, one_line
 from i2i.errors import InputError
 
 # Used when a container gives no frame rate at all (raw streams); the usual PAL rate.
@@ -52,30 +52,13 @@ class VideoInfo:
     height: int
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _check_file(path: Path) -> None:
-    try:
-        if path.is_dir():
-            raise InputError(path, "is a directory, not a video file")
-        if path.stat().st_size == 0:
-            raise InputError(path, "empty file")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({_one_line(exc)})") from None
-
-
 def _open_input(path: Path) -> tuple[Any, Any]:
     """(container, first video stream), or InputError; the caller closes the container."""
-    _check_file(path)
+    check_file(path, "a video")
     try:
         container = av.open(str(path), mode="r")
     except Exception as exc:  # av's errors (InvalidDataError...) and OSError alike: not a readable video
-        raise InputError(path, f"not a readable video ({_one_line(exc)})") from None
+        raise InputError(path, f"not a readable video ({one_line(exc)})") from None
     if not container.streams.video:
         container.close()
         raise InputError(path, "has no video stream")
@@ -118,7 +101,7 @@ def iter_video_frames(path: str | Path, chunk_size: int = 8) -> Iterator[torch.T
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
     path = Path(path)
-    _check_file(path)
+    check_file(path, "a video")
     return _stream_frames(path, chunk_size)
 
 
@@ -140,7 +123,7 @@ def _stream_frames(path: Path, chunk_size: int) -> Iterator[torch.Tensor]:
                     size = (frame.width, frame.height)
                 batch.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
             except Exception as exc:
-                raise InputError(path, f"cannot decode video ({_one_line(exc)})") from None
+                raise InputError(path, f"cannot decode video ({one_line(exc)})") from None
             if len(batch) == chunk_size:
                 yield _frames_to_tensor(batch)
                 batch = []
@@ -242,7 +225,7 @@ class VideoWriter:
             self._stream = stream
         except Exception as exc:
             self.abort()
-            raise InputError(self.path, f"cannot write video ({_one_line(exc)})") from None
+            raise InputError(self.path, f"cannot write video ({one_line(exc)})") from None
         self._size = (height, width)
 
     def write(self, frames: torch.Tensor) -> None:
@@ -271,7 +254,7 @@ class VideoWriter:
                 self.frames_written += 1
         except Exception as exc:
             self.abort()
-            raise InputError(self.path, f"cannot write video ({_one_line(exc)})") from None
+            raise InputError(self.path, f"cannot write video ({one_line(exc)})") from None
 
     def close(self) -> Path:
         """Flush the encoder and move the finished file to `path`; returns `path`."""
@@ -287,7 +270,7 @@ class VideoWriter:
             self._tmp.replace(self.path)
         except Exception as exc:
             self.abort()
-            raise InputError(self.path, f"cannot write video ({_one_line(exc)})") from None
+            raise InputError(self.path, f"cannot write video ({one_line(exc)})") from None
         self._closed = True
         return self.path
 

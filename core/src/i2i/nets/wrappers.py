@@ -9,6 +9,10 @@ factory receives exactly the keyword arguments of a config section (minus ``name
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -90,30 +94,6 @@ def unet_generator(
     return MapsGenerator(init_weights(net, init))
 
 
-def unet_128(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    ngf: int = 64,
-    norm: str = "batch",
-    dropout: bool = True,
-    init: str = "normal",
-) -> MapsGenerator:
-    """Preset: pix2pix's ``--netG unet_128`` (7 levels, for 128x128 inputs)."""
-    return unet_generator(in_channels, out_channels, 7, ngf, norm, dropout, init)
-
-
-def unet_256(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    ngf: int = 64,
-    norm: str = "batch",
-    dropout: bool = True,
-    init: str = "normal",
-) -> MapsGenerator:
-    """Preset: pix2pix's ``--netG unet_256`` (8 levels, for 256x256 inputs)."""
-    return unet_generator(in_channels, out_channels, 8, ngf, norm, dropout, init)
-
-
 def resnet_generator(
     in_channels: int,
     out_channels: int,
@@ -161,25 +141,34 @@ def patchgan(
     return ConcatPatchDiscriminator(init_weights(net, init), cond_channels)
 
 
-def resnet_6blocks(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    ngf: int = 64,
-    norm: str = "batch",
-    dropout: bool = False,
-    init: str = "normal",
-) -> MapsGenerator:
-    """Preset: pix2pix's ``--netG resnet_6blocks``."""
-    return resnet_generator(in_channels, out_channels, 6, ngf, norm, dropout, init=init)
+def _preset(factory: Callable[..., nn.Module], name: str, doc: str, **fixed: Any) -> Callable[..., nn.Module]:
+    """A named factory with some arguments fixed, RGB in and out by default, and an honest signature
+    (the engine checks config keys against it), so presets need no copied parameter lists."""
+
+    def build(in_channels: int = 3, out_channels: int = 3, **kwargs: Any) -> nn.Module:
+        return factory(in_channels, out_channels, **kwargs, **fixed)
+
+    sig = inspect.signature(factory)
+    params = [
+        p.replace(default=3) if p.name in ("in_channels", "out_channels") else p
+        for p in sig.parameters.values()
+        if p.name not in fixed
+    ]
+    build.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return build
 
 
-def resnet_9blocks(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    ngf: int = 64,
-    norm: str = "batch",
-    dropout: bool = False,
-    init: str = "normal",
-) -> MapsGenerator:
-    """Preset: pix2pix's ``--netG resnet_9blocks``."""
-    return resnet_generator(in_channels, out_channels, 9, ngf, norm, dropout, init=init)
+unet_128 = _preset(
+    unet_generator, "unet_128", "Preset: pix2pix's ``--netG unet_128`` (7 levels, 128x128).", num_downs=7
+)
+unet_256 = _preset(
+    unet_generator, "unet_256", "Preset: pix2pix's ``--netG unet_256`` (8 levels, 256x256).", num_downs=8
+)
+resnet_6blocks = _preset(
+    resnet_generator, "resnet_6blocks", "Preset: pix2pix's ``--netG resnet_6blocks``.", n_blocks=6
+)
+resnet_9blocks = _preset(
+    resnet_generator, "resnet_9blocks", "Preset: pix2pix's ``--netG resnet_9blocks``.", n_blocks=9
+)
