@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -197,21 +198,31 @@ class Trainer:
                 with torch.no_grad():
                     cond, fake = self._generate(batch)
             c_d = cond.detach()
-            if cfg.r1 > 0:
+            gp = cfg.ma_gp > 0 and c_d.vector is not None
+            if cfg.r1 > 0 or gp:
                 real = real.detach().requires_grad_(True)
+            c_real = replace(c_d, vector=c_d.vector.requires_grad_(True)) if gp else c_d
             with self.precision.autocast(self.device):
                 d_fake = self.d_fwd(fake.detach(), c_d)
-                d_real = self.d_fwd(real, c_d)
-            loss_d = (
-                0.5
-                * cfg.gan_weight
-                * (losses.d_loss(cfg.gan, d_fake, real=False) + losses.d_loss(cfg.gan, d_real, real=True))
-            )
+                d_real = self.d_fwd(real, c_real)
+            fake_term = losses.d_loss(cfg.gan, d_fake, real=False)
+            if cfg.mismatch > 0:
+                # matching-aware: a real image with another sample's condition is also "fake"
+                with self.precision.autocast(self.device):
+                    d_wrong = self.d_fwd(real.detach(), c_d.roll(1))
+                wrong = losses.d_loss(cfg.gan, d_wrong, real=False)
+                add("d_mismatch", wrong)
+                fake_term = (fake_term + cfg.mismatch * wrong) / (1 + cfg.mismatch)
+            loss_d = 0.5 * cfg.gan_weight * (fake_term + losses.d_loss(cfg.gan, d_real, real=True))
             add("d_adv", loss_d)
             if cfg.r1 > 0:
                 r1 = losses.r1_penalty(d_real, real)
                 add("d_r1", r1)
                 loss_d = loss_d + cfg.r1 * r1
+            if gp:
+                ma = losses.matching_aware_gp(d_real, real, c_real.vector, cfg.ma_gp_power)
+                add("d_ma_gp", ma)
+                loss_d = loss_d + cfg.ma_gp * ma
             self._backward(loss_d / accum)
         self._opt_step(self.opt_d)
 
