@@ -81,6 +81,14 @@ class Conditioner(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> Condition:  # pragma: no cover - interface
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
 
+    def samples(self, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Split one invocation's inputs into the samples to generate, each then given to `prepare`.
+
+        Default: one sample. A text conditioner returns one per prompt, so `--prompt a --prompt b`
+        gives one row per prompt in the output grid (and `--num-samples` the columns).
+        """
+        return [dict(inputs)]
+
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return dict(inputs)
 

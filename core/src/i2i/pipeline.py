@@ -216,10 +216,14 @@ def run_files(
     static = _read_static(pipe.modality, raw, spec.name if spec else None)
     if mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
-        sample = pipe.prepare(static)
-        images = pipe.generate(_collate([sample]), num_samples=num_samples, seed=seed)
-        grid = torch.cat(list(images), dim=2) if num_samples > 1 else images[0]
-        save_image(grid, out)
+        samples = [pipe.prepare(s) for s in pipe.conditioner.samples(static)]
+        rows = []
+        for start in range(0, len(samples), batch_size):
+            chunk_seed = None if seed is None else seed + start  # batches draw different noise
+            batch = _collate(samples[start : start + batch_size])
+            images = pipe.generate(batch, num_samples=num_samples, seed=chunk_seed)
+            rows += [torch.cat(list(row), dim=2) for row in images.split(num_samples)]
+        save_image(torch.cat(rows, dim=1), out)  # one row per sample, one column per draw
         return [out]
     assert spec is not None
     source = Path(raw[spec.name])
