@@ -1,0 +1,338 @@
+"""text2img training data: images with captions, in the layouts people already have.
+
+- cub: CUB-200-2011 as AttnGAN and DF-GAN prepare it (the birds benchmark of text-to-image GANs):
+  `CUB_200_2011/images.txt`, `CUB_200_2011/bounding_boxes.txt`, `CUB_200_2011/images/<class>/<name>.jpg`,
+  `text/<class>/<name>.txt` (one caption a line) and `train|test/filenames.pickle` (a pickled list of
+  "<class>/<name>"). Each image is cropped to `data.bbox_crop` (1.5) times its bird box around the
+  box's centre, clamped to the image, as AttnGAN does. The pickles are read by an unpickler that
+  refuses every global, so a hostile pickle cannot run code; anything but a list of strings is an
+  error. Without the pickles a stable tenth of the images (by a hash of the name) is held out.
+- jsonl: a Hugging Face imagefolder, `DIR/[split/]metadata.jsonl`, one JSON object a line:
+  {"file_name": "a.png", "text": "a caption" or ["caption", ...]} ("caption"/"captions" are read
+  too, and an optional "bbox": [x, y, w, h] crops like CUB).
+
+Training samples (with an rng) take one random caption of the image, a random horizontal flip
+(`data.flip`) and a random S x S crop of the image resized to S*76/64 (`data.jitter`, as AttnGAN);
+without an rng a sample is caption 0, the centre crop, unflipped. Every random choice comes from the
+rng of the sample key, so the same key gives the same sample.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import random
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from i2i.data.dataset import I2IDataset
+from i2i.data.images import image_to_tensor, read_image
+from i2i.errors import ConfigError, InputError
+
+LAYOUTS = ("auto", "cub", "jsonl")
+CUB_DIR = "CUB_200_2011"
+METADATA = "metadata.jsonl"
+ATTRIBUTES = "attributes.jsonl"
+JITTER = 76 / 64  # AttnGAN: resize to 76 then random-crop 64
+HELD_OUT_FRACTION = 10  # without a split, one image in ten (by name hash) is held out
+MAX_PICKLE_BYTES = 64 << 20
+SPLIT_FOLDERS = {
+    "train": ("train",),
+    "test": ("test", "validation", "val", "valid"),
+    "val": ("validation", "val", "valid", "test"),
+    "validation": ("validation", "val", "valid", "test"),
+}
+TEXT_KEYS = ("text", "caption", "captions")
+
+
+# ---- safe pickles --------------------------------------------------------------------------------
+class _NoGlobals(pickle.Unpickler):
+    """An unpickler that builds only plain containers and scalars: any class or function (os.system,
+    builtins.eval, ...) is refused before it is looked up, so nothing in the file can be called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refuses to load the global {module}.{name}")
+
+
+def read_name_list(path: Path) -> list[str]:
+    """The list of names in an AttnGAN `filenames.pickle`, read without executing anything."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PICKLE_BYTES:
+            raise InputError(path, f"is {size} bytes, too large for a list of file names")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    try:
+        value = _NoGlobals(io.BytesIO(raw), encoding="utf-8").load()
+    except pickle.UnpicklingError as exc:
+        raise InputError(path, f"not a plain list of file names: {exc}") from None
+    except Exception as exc:
+        raise InputError(path, f"not a readable pickle ({type(exc).__name__})") from None
+    if not isinstance(value, list):
+        raise InputError(path, f"must hold a list of file names, not a {type(value).__name__}")
+    names = []
+    for item in value:
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(path, "holds a file name that is not UTF-8") from None
+        if not isinstance(item, str):
+            raise InputError(path, f"must hold a list of file names, found a {type(item).__name__}")
+        names.append(item)
+    return names
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _held_out(name: str) -> bool:
+    """Stable per name, so adding images never moves an existing one between train and test."""
+    return zlib.crc32(name.encode()) % HELD_OUT_FRACTION == 0
+
+
+def _select(names: list[str], split: str) -> list[str]:
+    """Without split files: the held-out tenth for test/val, the rest for training."""
+    if len(names) < 2:
+        return names
+    test = [n for n in names if _held_out(n)] or names[-1:]  # tiny sets still hold one out
+    if split != "train":
+        return test
+    chosen = set(test)
+    return [n for n in names if n not in chosen]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not a UTF-8 text file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+
+
+def _read_captions(path: Path) -> list[str]:
+    captions = [" ".join(line.split()) for line in _read_text(path).splitlines()]
+    captions = [c for c in captions if c]
+    if not captions:
+        raise InputError(path, "has no captions")
+    return captions
+
+
+def _numbered_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a whitespace-separated CUB text file, blank lines skipped."""
+    return [(i, line.split()) for i, line in enumerate(_read_text(path).splitlines(), 1) if line.strip()]
+
+
+def _box(value: Any, where: Path, line: int) -> tuple[float, float, float, float]:
+    try:
+        x, y, w, h = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(where, f"line {line}: a box is four numbers x y w h") from None
+    if not (w > 0 and h > 0):
+        raise InputError(where, f"line {line}: the box has no area ({w} x {h})")
+    return x, y, w, h
+
+
+def bbox_crop(image: Image.Image, box: tuple[float, float, float, float], factor: float) -> Image.Image:
+    """AttnGAN's crop: a square of `factor` times the box's longer side around its centre, clamped."""
+    x, y, w, h = box
+    r = int(max(w, h) * factor / 2)
+    cx, cy = int((2 * x + w) / 2), int((2 * y + h) / 2)
+    width, height = image.size
+    x1, y1 = max(0, cx - r), max(0, cy - r)
+    x2, y2 = min(width, cx + r), min(height, cy + r)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return image
+    return image.crop((x1, y1, x2, y2))
+
+
+# ---- the dataset ---------------------------------------------------------------------------------
+class CaptionDataset(I2IDataset):
+    """Samples {"target": (3,S,S) in [-1, 1], "caption": str}."""
+
+    def __init__(self, root: Path, data: Mapping[str, Any], split: str, train: bool) -> None:
+        super().__init__(root, data, split, train)
+        if not self.root.is_dir():
+            raise InputError(
+                self.root, "no such data directory" if not self.root.exists() else "not a directory"
+            )
+        layout = str(data["layout"])
+        if layout not in LAYOUTS:
+            raise ConfigError(f"data.layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        self.size = int(data["image_size"])
+        if self.size < 1:
+            raise ConfigError(f"data.image_size must be positive, not {self.size}")
+        self.crop_factor = float(data.get("bbox_crop") or 0.0)
+        self.flip = bool(data.get("flip", True))
+        self.jitter = bool(data.get("jitter", True))
+        self.layout = self._detect(layout)
+        # items: (key, image path, captions, box or None); key is the name attributes.jsonl uses
+        self.items: list[tuple[str, Path, list[str], tuple[float, float, float, float] | None]]
+        self.items = self._list_cub() if self.layout == "cub" else self._list_jsonl()
+        if not self.items:
+            raise InputError(self.root, f"no images for split {split!r} ({self.layout} layout)")
+
+    def _detect(self, layout: str) -> str:
+        if layout != "auto":
+            return layout
+        if (self.root / CUB_DIR).is_dir():
+            return "cub"
+        if (self.root / METADATA).is_file() or any(
+            (self.root / d / METADATA).is_file() for names in SPLIT_FOLDERS.values() for d in names
+        ):
+            return "jsonl"
+        raise InputError(
+            self.root, f"found neither {CUB_DIR}/ (CUB layout) nor {METADATA} (Hugging Face imagefolder)"
+        )
+
+    # ---- CUB -------------------------------------------------------------------------------------
+    def _list_cub(self):
+        cub = self.root / CUB_DIR
+        images_txt = cub / "images.txt"
+        paths: dict[int, str] = {}
+        for line, fields in _numbered_lines(images_txt):
+            if len(fields) != 2 or not fields[0].isdigit():
+                raise InputError(images_txt, f"line {line}: expected '<id> <class>/<name>.jpg'")
+            paths[int(fields[0])] = fields[1]
+        boxes_txt = cub / "bounding_boxes.txt"
+        boxes: dict[str, tuple[float, float, float, float]] = {}
+        if boxes_txt.exists():
+            for line, fields in _numbered_lines(boxes_txt):
+                if len(fields) != 5 or not fields[0].isdigit():
+                    raise InputError(boxes_txt, f"line {line}: expected '<id> x y w h'")
+                if int(fields[0]) in paths:
+                    boxes[_stem(paths[int(fields[0])])] = _box(fields[1:], boxes_txt, line)
+        by_name = {_stem(p): p for _, p in sorted(paths.items())}
+        names = self._cub_split(list(by_name))
+        items = []
+        for name in names:
+            if name not in by_name:
+                raise InputError(images_txt, f"does not list {name!r}, named in the split file")
+            image = cub / "images" / by_name[name]
+            if not image.is_file():
+                raise InputError(image, "no such file")
+            captions = _read_captions(self.root / "text" / f"{name}.txt")
+            items.append((name, image, captions, boxes.get(name)))
+        return items
+
+    def _cub_split(self, names: list[str]) -> list[str]:
+        wanted = "train" if self.split == "train" else "test"
+        other = "test" if wanted == "train" else "train"
+        wanted_file = self.root / wanted / "filenames.pickle"
+        other_file = self.root / other / "filenames.pickle"
+        if wanted_file.exists():
+            return read_name_list(wanted_file)
+        if other_file.exists():
+            excluded = set(read_name_list(other_file))
+            return [n for n in names if n not in excluded]
+        return _select(names, self.split)
+
+    # ---- Hugging Face imagefolder ----------------------------------------------------------------
+    def _list_jsonl(self):
+        folder = None
+        for name in SPLIT_FOLDERS.get(self.split, (self.split,)):
+            if (self.root / name / METADATA).is_file():
+                folder = self.root / name
+                break
+        held_out = folder is None
+        if folder is None:
+            if not (self.root / METADATA).is_file():
+                raise InputError(self.root, f"has no {METADATA} for split {self.split!r}")
+            folder = self.root
+        meta = folder / METADATA
+        items = []
+        for line_no, line in enumerate(_read_text(meta).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(meta, f"line {line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("file_name"), str):
+                raise InputError(meta, f"line {line_no}: expected an object with a 'file_name' string")
+            text = next((row[k] for k in TEXT_KEYS if k in row), None)
+            captions = [text] if isinstance(text, str) else text
+            if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+                raise InputError(meta, f"line {line_no}: 'text' must be a string or a list of strings")
+            captions = [" ".join(c.split()) for c in captions if c.strip()]
+            if not captions:
+                raise InputError(meta, f"line {line_no}: no caption")
+            relative = Path(row["file_name"])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise InputError(meta, f"line {line_no}: {row['file_name']!r} is not a path inside {folder}")
+            image = folder / relative
+            if not image.is_file():
+                raise InputError(image, "no such file")
+            box = _box(row["bbox"], meta, line_no) if row.get("bbox") is not None else None
+            items.append((_stem(row["file_name"]), image, captions, box))
+        if held_out:
+            keep = set(_select([key for key, *_ in items], self.split))
+            items = [item for item in items if item[0] in keep]
+        return items
+
+    # ---- access ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def captions(self, index: int) -> list[str]:
+        return list(self.items[index][2])
+
+    def attributes(self) -> list[dict[str, Any]] | None:
+        """The ground-truth attributes of each item (from `attributes.jsonl`, written by the demo),
+        in item order; None when the data set has no such file."""
+        path = self.root / ATTRIBUTES
+        if not path.is_file():
+            return None
+        table: dict[str, dict[str, Any]] = {}
+        for line_no, line in enumerate(_read_text(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"line {line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("file"), str):
+                raise InputError(path, f"line {line_no}: expected an object with a 'file' string")
+            table[row["file"]] = row
+        out = []
+        for key, *_ in self.items:
+            if key not in table:
+                raise InputError(path, f"has no line for {key!r}")
+            out.append(table[key])
+        return out
+
+    def load(self, index: int, rng: random.Random | None) -> dict[str, Any]:
+        _, path, captions, box = self.items[index]
+        caption = captions[rng.randrange(len(captions))] if rng is not None else captions[0]
+        image = read_image(path)
+        if box is not None and self.crop_factor > 0:
+            image = bbox_crop(image, box, self.crop_factor)
+        s = self.size
+        load = round(s * JITTER) if self.jitter else s
+        w, h = image.size
+        scale = load / min(w, h)
+        rw, rh = max(s, round(w * scale)), max(s, round(h * scale))
+        image = image.resize((rw, rh), Image.Resampling.BICUBIC)
+        if rng is not None:
+            x, y = rng.randint(0, rw - s), rng.randint(0, rh - s)
+        else:
+            x, y = (rw - s) // 2, (rh - s) // 2
+        image = image.crop((x, y, x + s, y + s))
+        if rng is not None and self.flip and rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return {"target": image_to_tensor(image), "caption": caption}
+
+
+def _stem(path: str) -> str:
+    """'001.x/y.jpg' -> '001.x/y' (the name the split pickles and text/ use)."""
+    p = Path(path)
+    return str(p.with_suffix("")) if p.suffix else str(p)

@@ -1,0 +1,132 @@
+"""DF-GAN-style networks: one-stage generator whose every block is modulated by the sentence.
+
+Generator: noise -> 4x4 features -> up-blocks to the image size. Each up-block is a residual block
+whose two "deep fusion" stages scale and shift every channel from [noise, sentence] (core `Affine`),
+so the text steers every resolution (DF-GAN, Tao et al. 2022) instead of only the input.
+
+Discriminator: residual down-blocks to 4x4, then the sentence vector is tiled and concatenated
+with the features and judged jointly (DF-GAN's conditional head), so D can reject a real image
+given with the wrong caption (the engine's `loss.mismatch`) and MA-GP can act on (image, text).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i.interfaces import Condition, Discriminator, DOutput, Generator
+from i2i.nets.film import Affine
+
+
+def _levels(image_size: int) -> int:
+    n = math.log2(image_size / 4)
+    if image_size < 8 or n != int(n):
+        raise ValueError(f"image_size must be 4 * a power of two (8, 16, ..., 256), not {image_size}")
+    return int(n)
+
+
+def _widths(base: int, levels: int) -> list[int]:
+    """Channel widths from 4x4 up: base*8 at the coarse end halving towards the image, min base."""
+    return [base * min(8, 2 ** max(0, levels - i - 1)) for i in range(levels + 1)]
+
+
+class _Fusion(nn.Module):
+    """Two affine + LeakyReLU stages (one DF-GAN "DFBlock")."""
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.a1 = Affine(cond_dim, channels)
+        self.a2 = Affine(cond_dim, channels)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        x = F.leaky_relu(self.a1(x, c), 0.2)
+        return F.leaky_relu(self.a2(x, c), 0.2)
+
+
+class _UpBlock(nn.Module):
+    def __init__(self, cond_dim: int, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.fuse1 = _Fusion(cond_dim, c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.fuse2 = _Fusion(cond_dim, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        h = self.conv2(self.fuse2(self.conv1(self.fuse1(x, c)), c))
+        return self.shortcut(x) + h
+
+
+class DFGenerator(Generator):
+    """(Condition.vector (B, cond_dim), z (B, noise_dim)) -> (B, 3, image_size, image_size)."""
+
+    def __init__(
+        self, cond_dim: int = 384, noise_dim: int = 100, ngf: int = 32, image_size: int = 64
+    ) -> None:
+        super().__init__()
+        self.noise_dim = noise_dim
+        levels = _levels(image_size)
+        widths = _widths(ngf, levels)
+        self.fc = nn.Linear(noise_dim, widths[0] * 16)
+        fused = cond_dim + noise_dim
+        self.blocks = nn.ModuleList(_UpBlock(fused, widths[i], widths[i + 1]) for i in range(levels))
+        self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
+        sentence = cond.vector
+        if sentence is None:
+            raise ValueError("DFGenerator needs a sentence vector (Condition.vector)")
+        if z is None:
+            z = torch.zeros(sentence.shape[0], self.noise_dim, device=sentence.device, dtype=sentence.dtype)
+        c = torch.cat([z, sentence.to(z.dtype)], dim=1)
+        x = self.fc(z).view(z.shape[0], -1, 4, 4)
+        for block in self.blocks:
+            x = block(x, c)
+        return self.to_rgb(x)
+
+
+class _DownBlock(nn.Module):
+    """Residual stride-2 block; the residual enters through a learned gain that starts at 0."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.res = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(c_out, c_out, 3, 1, 1), nn.LeakyReLU(0.2),
+        )  # fmt: skip
+        self.shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(self.shortcut(x), 2) + self.gain * self.res(x)
+
+
+class DFDiscriminator(Discriminator):
+    """(image, Condition.vector) -> one logit per image, plus block features for feature matching."""
+
+    def __init__(self, cond_dim: int = 384, ndf: int = 32, image_size: int = 64) -> None:
+        super().__init__()
+        levels = _levels(image_size)
+        widths = list(reversed(_widths(ndf, levels)))
+        self.stem = nn.Conv2d(3, widths[0], 3, 1, 1)
+        self.blocks = nn.ModuleList(_DownBlock(widths[i], widths[i + 1]) for i in range(levels))
+        self.joint = nn.Sequential(
+            nn.Conv2d(widths[-1] + cond_dim, ndf * 2, 3, 1, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 2, 1, 4, 1, 0),
+        )  # fmt: skip
+
+    def forward(self, image: Tensor, cond: Condition) -> list[DOutput]:
+        if cond.vector is None:
+            raise ValueError("DFDiscriminator needs a sentence vector (Condition.vector)")
+        x = self.stem(image)
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        c = cond.vector.to(x.dtype)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        logits = self.joint(torch.cat([x, c], dim=1)).flatten(1)
+        return [DOutput(logits, features)]
