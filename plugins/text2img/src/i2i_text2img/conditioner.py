@@ -148,6 +148,28 @@ class TextConditioner(Conditioner):
             mask[i, : t.shape[0]] = True
         return Condition(vector=vector, tokens=tokens, token_mask=mask)
 
+    def samples(self, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One sample per `--prompt` and per non-blank line of the `--prompts` file, in order."""
+        given = inputs.get("prompt")
+        prompts = [given] if isinstance(given, str) else list(given or [])
+        if inputs.get("prompts"):
+            path = Path(inputs["prompts"])
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                raise InputError(path, "no such file") from None
+            except UnicodeDecodeError:
+                raise InputError(path, "not UTF-8 text") from None
+            except OSError as exc:
+                raise InputError(path, f"cannot read ({exc.strerror})") from None
+            lines = [line for line in lines if line.strip()]
+            if not lines:
+                raise InputError(path, "no prompts in this file")
+            prompts += lines
+        if not prompts:
+            raise InputError("--prompt", "give --prompt TEXT (repeatable) or --prompts FILE")
+        return [{"prompt": p} for p in prompts]
+
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         text = check_prompt(inputs.get("prompt"))
         n = self.token_count(text)
