@@ -158,3 +158,14 @@ def test_mismatch_and_ma_gp_train_a_vector_conditioned_modality(fresh_plugins, t
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["d_mismatch"] > 0 and row["d_ma_gp"] > 0
     assert all(torch.isfinite(torch.tensor(v)) for v in row.values())
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        ckpt.atomic_save_tensors(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

@@ -66,6 +66,17 @@ def test_encoder_loads_offline_and_gives_sentence_and_token_features(conditioner
     assert conditioner.state_dict() == {}  # the frozen encoder is not stored in model files
 
 
+def test_encoder_by_path_matches_the_shipped_name(conditioner, tmp_path):
+    from i2i.errors import ConfigError
+    from i2i_text2img.conditioner import encoder_path
+
+    by_path = TextConditioner(encoder=encoder_path("minilm"))
+    text = ["a small green bird"]
+    assert torch.allclose(by_path({"caption": text}).vector, conditioner({"caption": text}).vector)
+    with pytest.raises(ConfigError, match="cannot load text encoder"):
+        TextConditioner(encoder=str(tmp_path / "no-such-encoder")).dim
+
+
 def test_prompts_are_checked_split_and_truncated(conditioner, tmp_path, caplog):
     with pytest.raises(InputError, match="empty prompt"):
         conditioner.prepare({"prompt": "   \t "})

@@ -5,8 +5,9 @@ whose two "deep fusion" stages scale and shift every channel from [noise, senten
 so the text steers every resolution (DF-GAN, Tao et al. 2022) instead of only the input.
 
 Discriminator: residual down-blocks to 4x4, then the sentence vector is tiled and concatenated
-with the features and judged jointly (DF-GAN's conditional head), so D can reject a real image
-given with the wrong caption (the engine's `loss.mismatch`) and MA-GP can act on (image, text).
+with the features and judged jointly (DF-GAN's conditional head), plus a projection term; so D can
+reject a real image given with the wrong caption (the engine's `loss.mismatch`) and MA-GP can act
+on (image, text).
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class _DownBlock(nn.Module):
 class DFDiscriminator(Discriminator):
     """(image, Condition.vector) -> one logit per image, plus block features for feature matching."""
 
-    def __init__(self, cond_dim: int = 384, ndf: int = 32, image_size: int = 64) -> None:
+    def __init__(
+        self, cond_dim: int = 384, ndf: int = 32, image_size: int = 64, projection: bool = True
+    ) -> None:
         super().__init__()
         levels = _levels(image_size)
         widths = list(reversed(_widths(ndf, levels)))
@@ -118,6 +121,9 @@ class DFDiscriminator(Discriminator):
             nn.Conv2d(widths[-1] + cond_dim, ndf * 2, 3, 1, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(ndf * 2, 1, 4, 1, 0),
         )  # fmt: skip
+        # Projection term (Miyato & Koyama 2018): <embed(sentence), pooled features> added to the
+        # logit, a direct route for "does this image match this text" that speeds up conditioning.
+        self.project = nn.Linear(cond_dim, widths[-1], bias=False) if projection else None
 
     def forward(self, image: Tensor, cond: Condition) -> list[DOutput]:
         if cond.vector is None:
@@ -129,4 +135,7 @@ class DFDiscriminator(Discriminator):
             features.append(x)
         c = cond.vector.to(x.dtype)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         logits = self.joint(torch.cat([x, c], dim=1)).flatten(1)
+        if self.project is not None:
+            pooled = F.leaky_relu(x, 0.2).sum(dim=(2, 3))
+            logits = logits + (self.project(cond.vector.to(x.dtype)) * pooled).sum(1, keepdim=True)
         return [DOutput(logits, features)]
