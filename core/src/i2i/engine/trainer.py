@@ -198,7 +198,8 @@ class Trainer:
                 with torch.no_grad():
                     cond, fake = self._generate(batch)
             c_d = cond.detach()
-            gp = cfg.ma_gp > 0 and c_d.vector is not None
+            # lazy regularisation (StyleGAN2): the penalty every ma_gp_every steps, weighted up to match
+            gp = cfg.ma_gp > 0 and c_d.vector is not None and self.step % cfg.ma_gp_every == 0
             if cfg.r1 > 0 or gp:
                 real = real.detach().requires_grad_(True)
             c_real = replace(c_d, vector=c_d.vector.requires_grad_(True)) if gp else c_d
@@ -222,7 +223,7 @@ class Trainer:
             if gp:
                 ma = losses.matching_aware_gp(d_real, real, c_real.vector, cfg.ma_gp_power)
                 add("d_ma_gp", ma)
-                loss_d = loss_d + cfg.ma_gp * ma
+                loss_d = loss_d + cfg.ma_gp * cfg.ma_gp_every * ma
             self._backward(loss_d / accum)
         self._opt_step(self.opt_d)
 

@@ -136,6 +136,6 @@ class DFDiscriminator(Discriminator):
         c = cond.vector.to(x.dtype)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         logits = self.joint(torch.cat([x, c], dim=1)).flatten(1)
         if self.project is not None:
-            pooled = F.leaky_relu(x, 0.2).sum(dim=(2, 3))
+            pooled = F.leaky_relu(x, 0.2).mean(dim=(2, 3))
             logits = logits + (self.project(cond.vector.to(x.dtype)) * pooled).sum(1, keepdim=True)
         return [DOutput(logits, features)]
