@@ -153,16 +153,10 @@ class TextConditioner(Conditioner):
         given = inputs.get("prompt")
         prompts = [given] if isinstance(given, str) else list(given or [])
         if inputs.get("prompts"):
+            from i2i_text2img.data import read_text
+
             path = Path(inputs["prompts"])
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except FileNotFoundError:
-                raise InputError(path, "no such file") from None
-            except UnicodeDecodeError:
-                raise InputError(path, "not UTF-8 text") from None
-            except OSError as exc:
-                raise InputError(path, f"cannot read ({exc.strerror})") from None
-            lines = [line for line in lines if line.strip()]
+            lines = [line for line in read_text(path).splitlines() if line.strip()]
             if not lines:
                 raise InputError(path, "no prompts in this file")
             prompts += lines

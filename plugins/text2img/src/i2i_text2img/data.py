@@ -108,7 +108,8 @@ def _select(names: list[str], split: str) -> list[str]:
     return [n for n in names if n not in chosen]
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A UTF-8 text file, or InputError naming it (missing, not UTF-8, unreadable)."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -119,8 +120,25 @@ def _read_text(path: Path) -> str:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
 
 
+def json_rows(path: Path, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file whose objects must carry
+    the string `key`; any other line is an InputError naming the file and the line."""
+    rows = []
+    for line_no, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"line {line_no}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get(key), str):
+            raise InputError(path, f"line {line_no}: expected an object with a {key!r} string")
+        rows.append((line_no, row))
+    return rows
+
+
 def _read_captions(path: Path) -> list[str]:
-    captions = [" ".join(line.split()) for line in _read_text(path).splitlines()]
+    captions = [" ".join(line.split()) for line in read_text(path).splitlines()]
     captions = [c for c in captions if c]
     if not captions:
         raise InputError(path, "has no captions")
@@ -129,7 +147,7 @@ def _read_captions(path: Path) -> list[str]:
 
 def _numbered_lines(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of a whitespace-separated CUB text file, blank lines skipped."""
-    return [(i, line.split()) for i, line in enumerate(_read_text(path).splitlines(), 1) if line.strip()]
+    return [(i, line.split()) for i, line in enumerate(read_text(path).splitlines(), 1) if line.strip()]
 
 
 def _box(value: Any, where: Path, line: int) -> tuple[float, float, float, float]:
@@ -250,15 +268,7 @@ class CaptionDataset(I2IDataset):
             folder = self.root
         meta = folder / METADATA
         items = []
-        for line_no, line in enumerate(_read_text(meta).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(meta, f"line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("file_name"), str):
-                raise InputError(meta, f"line {line_no}: expected an object with a 'file_name' string")
+        for line_no, row in json_rows(meta, "file_name"):
             text = next((row[k] for k in TEXT_KEYS if k in row), None)
             captions = [text] if isinstance(text, str) else text
             if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
@@ -293,15 +303,7 @@ class CaptionDataset(I2IDataset):
         if not path.is_file():
             return None
         table: dict[str, dict[str, Any]] = {}
-        for line_no, line in enumerate(_read_text(path).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("file"), str):
-                raise InputError(path, f"line {line_no}: expected an object with a 'file' string")
+        for _, row in json_rows(path, "file"):
             table[row["file"]] = row
         out = []
         for key, *_ in self.items:
