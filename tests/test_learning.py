@@ -40,27 +40,21 @@ def test_img2img_learns_labels_to_facades(demo_data, tmp_path):
     assert after["model"]["l1"] < 0.7 * before["model"]["l1"], (before["model"], after["model"])
 
 
-def _colour_histogram(images: torch.Tensor) -> torch.Tensor:
-    return (
-        torch.stack([torch.histc(images[:, c], bins=16, min=-1, max=1) for c in range(3)])
-        / images[:, 0].numel()
-    )
-
-
-def test_text2img_learns_the_look_of_held_out_birds(tmp_path):
-    """A GAN has no paired target, so the held-out metric is distributional: the L1 distance between
-    the colour histograms of images generated for held-out captions and of the real held-out
-    images drops by at least a third within 120 steps (16x16 birds; measured: by 46%)."""
+def test_text2img_colour_conditioning_becomes_correct(tmp_path):
+    """Held-out birds, 16x16, 300 steps (about half a minute on 2 CPU cores): images generated from
+    prompts naming each held-out bird's body colour and beak length match the real bird's centre
+    colour at least 20% better than images generated from the same prompts shuffled across birds
+    (measured: 0.24 vs 0.37 mean absolute error). Untrained, both are the same by construction."""
     from i2i_text2img.data import CaptionDataset
     from i2i_text2img.demo import write_birds
 
     torch.manual_seed(0)
     birds = tmp_path / "birds"
-    write_birds(birds, n=96, seed=0, size=32)
+    write_birds(birds, n=144, seed=0, size=32)
     modality = get_modality("text2img")
     sets = [
-        "train.steps=120",
-        "train.batch_size=8",
+        "train.steps=300",
+        "train.batch_size=16",
         "train.tensorboard=false",
         "train.sample_every=1000",
         "train.checkpoint_every=1000",
@@ -73,16 +67,15 @@ def test_text2img_learns_the_look_of_held_out_birds(tmp_path):
         "model.discriminator.ndf=16",
     ]
     cfg = load_config(modality, sets=sets)
-    trainer = Trainer(cfg, modality, birds, tmp_path / "run", progress=False)
-    trainer.save_model(tmp_path / "untrained.safetensors")
-    trainer.fit()
+    Trainer(cfg, modality, birds, tmp_path / "run", progress=False).fit()
     test = CaptionDataset(birds, cfg.data, "test", False)
-    real = _colour_histogram(torch.stack([test[i]["target"] for i in range(len(test))]))
-    captions = {"caption": [test.captions(i)[0] for i in range(len(test))]}
+    prompts = [f"a {a['body']} bird with a {a['beak_length']} beak" for a in test.attributes()]
+    centre = torch.stack([test[i]["target"] for i in range(len(test))])[:, :, 5:11, 5:11].mean((2, 3))
+    pipe = load_pipeline(tmp_path / "run")
 
-    def distance(source) -> float:
-        generated = load_pipeline(source).generate(captions, seed=0)
-        return float((_colour_histogram(generated) - real).abs().sum())
+    def error(texts: list[str]) -> float:
+        generated = pipe.generate({"caption": texts}, seed=0)[:, :, 5:11, 5:11].mean((2, 3))
+        return float((generated - centre).abs().mean())
 
-    before, after = distance(tmp_path / "untrained.safetensors"), distance(tmp_path / "run")
-    assert after < 0.67 * before, (before, after)
+    matched, shuffled = error(prompts), error(prompts[1:] + prompts[:1])
+    assert matched < 0.8 * shuffled, (matched, shuffled)

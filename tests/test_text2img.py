@@ -59,10 +59,10 @@ def test_encoder_loads_offline_and_gives_sentence_and_token_features(conditioner
         }
     )
     assert cond.vector.shape == (3, 384) and cond.tokens.shape[::2] == (3, 384)
-    assert torch.allclose(cond.vector.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(cond.vector.norm(dim=1), torch.full((3,), 384**0.5), atol=1e-4)  # ~unit variance
     assert cond.token_mask[1].sum() > cond.token_mask[0].sum()  # the longer caption has more tokens
     assert torch.allclose(cond.vector[0], cond.vector[2], atol=1e-6)  # same text, same vector
-    assert (cond.vector[0] @ cond.vector[1]) < 0.99  # different texts differ
+    assert (cond.vector[0] @ cond.vector[1]) / 384 < 0.99  # different texts differ
     assert conditioner.state_dict() == {}  # the frozen encoder is not stored in model files
 
 

@@ -8,7 +8,10 @@ folder), so BERT-like and CLIP text encoders work alike.
 The encoder is frozen and is NOT part of this module's state dict: model files stay a few MB and
 hold only the encoder's name, and the same weights are loaded from their package at inference.
 Sentence vectors are mean-pooled token features (what all-MiniLM-L6-v2 was trained for), L2
-normalised; token features and their mask go into the Condition too, for word-level models.
+normalised and then scaled to norm sqrt(dim), i.e. about unit variance per component, the scale of
+the N(0, 1) noise they are concatenated with: a unit-norm 384-d vector beside 100-d noise of norm
+~10 is drowned out, and the generator then learns to ignore the text. Token features and their
+mask go into the Condition too, for word-level models.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ class TextConditioner(Conditioner):
         tokens = out.last_hidden_state.float()
         mask = enc["attention_mask"].bool()
         pooled = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        sentence = torch.nn.functional.normalize(pooled, dim=-1)
+        sentence = torch.nn.functional.normalize(pooled, dim=-1) * pooled.shape[-1] ** 0.5
         return [(sentence[i], tokens[i, : int(mask[i].sum())]) for i in range(len(texts))]
 
     def encode(self, texts: Sequence[str]) -> list[tuple[Tensor, Tensor]]:
