@@ -162,3 +162,56 @@ def test_original_pix2pix_checkpoint_runs_through_cli(tmp_path):
     got = np.asarray(Image.open(out), dtype=np.int16)
     want = np.asarray(Image.open(ref / "astronaut_expected.png"), dtype=np.int16)
     assert np.abs(got - want).max() <= 1  # the reference truncates, we round
+
+
+def test_sigterm_saves_the_last_step_and_resume_finishes(trained, tmp_path):
+    """`kill` (SIGTERM, as schedulers send) behaves like Ctrl-C: a checkpoint of the last finished
+    step is written, the exit status is 130, and --resume completes the run."""
+    import signal
+    import time
+
+    from i2i.engine import checkpoint as ckpt
+
+    _, data, _ = trained
+    run = tmp_path / "run"
+    sets = [
+        arg for s in [*TINY, "train.steps=100000", "train.checkpoint_every=100000"] for arg in ("--set", s)
+    ]
+    proc = subprocess.Popen(
+        [
+            str(BIN / "i2i-train"),
+            "--plugin",
+            "img2img",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--quiet",
+            *sets,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    states = ckpt.list_states(run)
+    assert len(states) == 1
+    step = int(states[0].stem.split("-")[1])
+    assert step >= 3 and ckpt.read_metadata(run / "model.safetensors")["step"] == str(step)
+    cli(
+        "i2i-train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--resume",
+        "--quiet",
+        "--set",
+        f"train.steps={step + 2}",
+    )
+    assert ckpt.read_metadata(run / "model.safetensors")["step"] == str(step + 2)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,19 @@ def make_adam(
         return torch.optim.Adam(params, lr=lr, betas=betas_t, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr, betas=betas_t, foreach=True)
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Treat SIGTERM (schedulers, `kill`, container stops) like Ctrl-C: the loop saves a checkpoint
+    of the last finished step before exiting. Returns the function that restores the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _match_param_layout(opt: torch.optim.Optimizer) -> None:
@@ -366,6 +381,7 @@ class Trainer:
         self.conditioner.train()
         started = time.perf_counter()
         start_step = self.step
+        restore_sigterm = _sigterm_as_interrupt()
         try:
             while self.step < t.steps:
                 factor = lr_factor(self.step, t.steps, self.config.optim.decay_from)
@@ -395,4 +411,5 @@ class Trainer:
         finally:
             bar.close()
             runlog.close()
+            restore_sigterm()
         return self.run_dir / "model.safetensors"
