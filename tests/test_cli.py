@@ -67,6 +67,10 @@ def test_run_help_shows_plugin_inputs():
         (("i2i-run", "--plugin", "nope", "--out", "x.png"), ("unknown plugin 'nope'",)),
         (("i2i-run", "--plugin", "img2img", "--out", "x.png"), ("needs --input",)),
         (("i2i-run", "--plugin", "img2img", "--input", "missing.png", "--out", "x.png"), ("missing.png",)),
+        (
+            ("i2i-run", "--plugin", "img2img", "--input", "a.png", "--truncation", "0", "--out", "x.png"),
+            ("--truncation",),
+        ),
         (("i2i", "data", "demo", "nope", "--out", "d"), ("unknown plugin",)),
         (("i2i-train", "--plugin", "img2img", "--data", "nowhere", "--out", "r"), ("nowhere",)),
         (("i2i", "frobnicate"), ("invalid choice",)),

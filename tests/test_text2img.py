@@ -120,9 +120,32 @@ def test_dfgan_shapes_and_text_steers_every_block(size):
         DFGenerator(image_size=48)
 
 
+def test_word_attention_starts_as_identity_reads_words_and_ignores_padding():
+    torch.manual_seed(0)
+    plain = DFGenerator(ngf=8, image_size=32)
+    gen = DFGenerator(ngf=8, image_size=32, word_attention=True, attention_min_size=16)
+    assert sorted(gen.attention) == ["1", "2"]  # the 16x16 and 32x32 blocks
+    gen.load_state_dict(plain.state_dict(), strict=False)
+    tokens, mask = torch.randn(2, 5, 384), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]).bool()
+    cond, z = Condition(vector=torch.randn(2, 384), tokens=tokens, token_mask=mask), torch.randn(2, 100)
+    assert torch.equal(gen(cond, z), plain(cond, z))  # gain 0: exactly the sentence-only generator
+    for a in gen.attention.values():
+        a.gain.data.fill_(1.0)
+    base = gen(cond, z)
+    padded = tokens.clone()
+    padded[0, 3:] = 100.0  # padding of sample 0 changes: must not matter
+    padded[1, 0] = torch.randn(384)  # a real word of sample 1 changes: must matter
+    moved = gen(Condition(vector=cond.vector, tokens=padded, token_mask=mask), z)
+    assert torch.allclose(moved[0], base[0], atol=1e-6)
+    assert not torch.allclose(moved[1], base[1], atol=1e-4)
+    with pytest.raises(ValueError, match="tokens"):
+        gen(Condition(vector=cond.vector), z)
+
+
 def test_training_reports_matching_aware_terms_and_samples_a_grid(birds, tmp_path):
     modality = get_modality("text2img")
-    cfg = load_config(modality, sets=[*TINY, "train.steps=2", "loss.ma_gp_every=1"])
+    sets = [*TINY, "train.steps=2", "loss.ma_gp_every=1", "model.generator.word_attention=true"]
+    cfg = load_config(modality, sets=sets)
     trainer = Trainer(cfg, modality, birds, tmp_path / "run", progress=False)
     trainer.fit()
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
@@ -154,6 +177,11 @@ def test_cli_grid_one_row_per_prompt_and_bad_prompt(birds, tmp_path):
     from PIL import Image
 
     assert Image.open(out).size == (3 * 16, 2 * 16)
+    truncated = tmp_path / "truncated.png"
+    proc = subprocess.run([*cmd[:-1], str(truncated), "--truncation", "0.5"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(truncated).size == (3 * 16, 2 * 16)
+    assert Image.open(truncated).tobytes() != Image.open(out).tobytes()  # the noise reached G
     bad = subprocess.run(
         [str(BIN / "i2i-run"), "--checkpoint", str(run), "--prompt", "  ", "--out", str(tmp_path / "x.png")],
         capture_output=True,

@@ -42,11 +42,18 @@ class Pipeline:
         return int(getattr(self.generator, "size_multiple", 1))
 
     @torch.no_grad()
-    def generate(self, batch: Mapping[str, Any], num_samples: int = 1, seed: int | None = None) -> Tensor:
+    def generate(
+        self,
+        batch: Mapping[str, Any],
+        num_samples: int = 1,
+        seed: int | None = None,
+        truncation: float | None = None,
+    ) -> Tensor:
         """Batch of prepared inputs -> (B*num_samples, 3, H, W) images in [-1, 1], on the CPU.
 
         Spatial inputs of any size are padded to the generator's size multiple and the output
         cropped back (scaled by the generator's output/input ratio), so users need not resize.
+        `truncation` bounds the noise (see `draw_noise`).
         """
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         cond = self.conditioner(batch)
@@ -64,8 +71,7 @@ class Pipeline:
         dim = int(getattr(self.generator, "noise_dim", 0))
         z = None
         if dim:
-            g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-            z = torch.randn(cond.batch_size, dim, generator=g).to(self.device)
+            z = draw_noise(cond.batch_size, dim, seed, truncation).to(self.device)
         elif seed is not None:
             torch.manual_seed(seed)
         with select_precision("fp32", self.device).autocast(self.device):
@@ -78,6 +84,25 @@ class Pipeline:
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return self.conditioner.prepare(inputs)
+
+
+def draw_noise(n: int, dim: int, seed: int | None = None, truncation: float | None = None) -> Tensor:
+    """(n, dim) standard normal noise, optionally truncated to [-truncation, truncation].
+
+    The truncation trick (BigGAN): values outside the bound are redrawn, not clipped, so the noise
+    stays a (truncated) normal; smaller bounds trade variety for typical, cleaner samples. Drawn on
+    the CPU from its own generator so a seed gives the same images on every device.
+    """
+    if truncation is not None and truncation <= 0:
+        raise I2IError(f"--truncation must be > 0, not {truncation}")
+    g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+    z = torch.randn(n, dim, generator=g)
+    if truncation is not None:
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=g)
+            outside = z.abs() > truncation
+    return z
 
 
 def _from_model_file(path: Path, device: torch.device) -> Pipeline:
@@ -207,6 +232,7 @@ def run_files(
     num_samples: int = 1,
     seed: int | None = None,
     batch_size: int = 4,
+    truncation: float | None = None,
 ) -> list[Path]:
     """Run the model on user files. Validates every input before writing; writes atomically."""
     from i2i.data.images import VIDEO_EXTENSIONS, image_to_tensor, list_images, read_image, save_image
@@ -221,7 +247,7 @@ def run_files(
         for start in range(0, len(samples), batch_size):
             chunk_seed = None if seed is None else seed + start  # batches draw different noise
             batch = _collate(samples[start : start + batch_size])
-            images = pipe.generate(batch, num_samples=num_samples, seed=chunk_seed)
+            images = pipe.generate(batch, num_samples, chunk_seed, truncation)
             rows += [torch.cat(list(row), dim=2) for row in images.split(num_samples)]
         save_image(torch.cat(rows, dim=1), out)  # one row per sample, one column per draw
         return [out]
@@ -237,7 +263,7 @@ def run_files(
         with VideoWriter(out, fps=info.fps) as writer:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
                 samples = [pipe.prepare({**static, spec.name: frame}) for frame in chunk]
-                writer.write(pipe.generate(_collate(samples), seed=seed))
+                writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
         return [out]
     files = list_images(source)
     if not files:
@@ -255,7 +281,7 @@ def run_files(
             groups = [chunk] if same else [[item] for item in chunk]
             for group in groups:
                 samples = [pipe.prepare({**static, spec.name: t}) for _, t in group]
-                images = pipe.generate(_collate(samples), num_samples=num_samples, seed=seed)
+                images = pipe.generate(_collate(samples), num_samples, seed, truncation)
                 for j, (f, _) in enumerate(group):
                     for k in range(num_samples):
                         name = f"{f.stem}.png" if num_samples == 1 else f"{f.stem}_{k}.png"

@@ -180,6 +180,13 @@ def _run_base_parser(add_help: bool) -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        metavar="T",
+        help="draw noise from a normal truncated to [-T, T]: lower T, more typical and less varied images",
+    )
     return p
 
 
@@ -222,6 +229,8 @@ def run_command(argv: list[str]) -> int:
         raise UsageError("i2i-run: --out is required")
     if args.num_samples < 1 or args.batch_size < 1:
         raise UsageError("i2i-run: --num-samples and --batch-size must be >= 1")
+    if args.truncation is not None and not args.truncation > 0:
+        raise UsageError("i2i-run: --truncation must be > 0")
     for spec in modality.inputs:
         if spec.kind == "image" and spec.name in raw:
             for value in raw[spec.name] if spec.multiple else [raw[spec.name]]:
@@ -231,7 +240,13 @@ def run_command(argv: list[str]) -> int:
 
     pipe = load_pipeline(args.checkpoint or modality.name, plugin=modality.name, device=args.device)
     written = run_files(
-        pipe, raw, args.out, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size
+        pipe,
+        raw,
+        args.out,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        truncation=args.truncation,
     )
     print(f"wrote {written[0] if len(written) == 1 else f'{len(written)} files to {args.out}'}")
     return 0

@@ -4,6 +4,10 @@ Generator: noise -> 4x4 features -> up-blocks to the image size. Each up-block i
 whose two "deep fusion" stages scale and shift every channel from [noise, sentence] (core `Affine`),
 so the text steers every resolution (DF-GAN, Tao et al. 2022) instead of only the input.
 
+Optionally (`word_attention: true`), blocks at `attention_min_size` and above also attend to the
+caption's token features (AttnGAN's word-context idea, as one masked attention layer whose output
+enters through a gain that starts at 0), so a word can steer the region it names (e.g. "beak").
+
 Discriminator: residual down-blocks to 4x4, then the sentence vector is tiled and concatenated
 with the features and judged jointly (DF-GAN's conditional head), plus a projection term; so D can
 reject a real image given with the wrong caption (the engine's `loss.mismatch`) and MA-GP can act
@@ -62,11 +66,48 @@ class _UpBlock(nn.Module):
         return self.shortcut(x) + h
 
 
+class WordAttention(nn.Module):
+    """Each pixel gathers the word features it attends to (masked), added as a residual.
+
+    Queries come from the image features, keys and values from layer-normalised token features;
+    padding tokens are masked out. The residual gain starts at 0 so a fresh generator is exactly
+    the sentence-only DF-GAN and learns how much word context to use.
+    """
+
+    def __init__(self, word_dim: int, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(word_dim)
+        self.query = nn.Conv2d(channels, channels, 1)
+        self.key = nn.Linear(word_dim, channels)
+        self.value = nn.Linear(word_dim, channels)
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        words = self.norm(tokens.to(x.dtype))
+        q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        context = F.scaled_dot_product_attention(
+            q, self.key(words), self.value(words), attn_mask=mask[:, None, :]
+        )
+        context = context.transpose(1, 2).reshape(b, c, h, w)
+        return x + self.gain * self.out(context.contiguous(memory_format=torch.channels_last))
+
+
 class DFGenerator(Generator):
-    """(Condition.vector (B, cond_dim), z (B, noise_dim)) -> (B, 3, image_size, image_size)."""
+    """(Condition.vector (B, cond_dim), z (B, noise_dim)) -> (B, 3, image_size, image_size).
+
+    With `word_attention`, Condition.tokens (B, T, cond_dim) and token_mask (B, T) are used too.
+    """
 
     def __init__(
-        self, cond_dim: int = 384, noise_dim: int = 100, ngf: int = 32, image_size: int = 64
+        self,
+        cond_dim: int = 384,
+        noise_dim: int = 100,
+        ngf: int = 32,
+        image_size: int = 64,
+        word_attention: bool = False,
+        attention_min_size: int = 16,
     ) -> None:
         super().__init__()
         self.noise_dim = noise_dim
@@ -75,6 +116,14 @@ class DFGenerator(Generator):
         self.fc = nn.Linear(noise_dim, widths[0] * 16)
         fused = cond_dim + noise_dim
         self.blocks = nn.ModuleList(_UpBlock(fused, widths[i], widths[i + 1]) for i in range(levels))
+        sizes = [4 * 2 ** (i + 1) for i in range(levels)]  # each block's output resolution
+        self.attention = nn.ModuleDict(
+            {
+                str(i): WordAttention(cond_dim, widths[i + 1])
+                for i in range(levels)
+                if word_attention and sizes[i] >= attention_min_size
+            }
+        )
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 3, 3, padding=1), nn.Tanh())
 
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
@@ -84,9 +133,13 @@ class DFGenerator(Generator):
         if z is None:
             z = torch.zeros(sentence.shape[0], self.noise_dim, device=sentence.device, dtype=sentence.dtype)
         c = torch.cat([z, sentence.to(z.dtype)], dim=1)
+        if len(self.attention) and (cond.tokens is None or cond.token_mask is None):
+            raise ValueError("DFGenerator with word_attention needs Condition.tokens and token_mask")
         x = self.fc(z).view(z.shape[0], -1, 4, 4)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, c)
+            if str(i) in self.attention:
+                x = self.attention[str(i)](x, cond.tokens, cond.token_mask)
         return self.to_rgb(x)
 
 
