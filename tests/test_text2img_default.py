@@ -3,7 +3,7 @@ prompt says, as judged by the attribute classifier that `i2i eval` trains on the
 (a proxy judge; its weights for the default demo set are a test fixture, so this runs in seconds).
 
 The fixture is the judge `i2i eval` trains and caches for `i2i data demo text2img --n 512 --seed 0`
-(~/.cache/i2i/text2img/judge-<attributes hash>.safetensors); copy it again if the demo set or the
+(~/.cache/i2i/text2img/attribute-judge-<attributes hash>.safetensors); copy it again if the demo set or the
 judge changes."""
 
 from __future__ import annotations
