@@ -82,3 +82,29 @@ def test_unknown_network_parameter_is_a_config_error(img2img):
     cfg = load_config(img2img, sets=["model.generator.name=nonet"])
     with pytest.raises(ConfigError, match="unknown generator network 'nonet'"):
         build_generator(cfg)
+
+
+def test_references_follow_their_key_and_can_be_overridden():
+    from i2i.config import resolve_references
+
+    data = {
+        "data": {"num_classes": 10},
+        "model": {
+            "generator": {"num_classes": "${data.num_classes}"},
+            "d": {"n": "${model.generator.num_classes}"},
+        },
+    }
+    out = resolve_references(data)
+    assert out["model"]["generator"]["num_classes"] == 10 and out["model"]["d"]["n"] == 10
+    assert data["model"]["generator"]["num_classes"] == "${data.num_classes}"  # input untouched
+    with pytest.raises(ConfigError, match="unknown config key 'data.nope'"):
+        resolve_references({"a": "${data.nope}", "data": {}})
+    with pytest.raises(ConfigError, match="circular"):
+        resolve_references({"a": "${b}", "b": "${a}"})
+
+
+def test_a_reference_default_accepts_any_override(img2img, tmp_path):
+    from i2i.config import merge
+
+    base = {"data": {"n": 3}, "model": {"k": "${data.n}"}}
+    assert merge(base, {"model": {"k": 5}}, "test")["model"]["k"] == 5

@@ -92,8 +92,42 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def reference(value: Any) -> str | None:
+    """The dotted key of a `${a.b}` reference, or None. A reference makes one setting follow
+    another (e.g. every network's channel count follows `data.num_classes`), so a user changes
+    one key, not three that must agree."""
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        return value[2:-1].strip()
+    return None
+
+
+def _lookup(data: Mapping[str, Any], dotted: str, where: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"{where}: refers to unknown config key {dotted!r}")
+        node = node[part]
+    return node
+
+
+def resolve_references(data: dict[str, Any]) -> dict[str, Any]:
+    """Replace every `${a.b}` value by the value at a.b (which may itself be a reference)."""
+
+    def resolve(value: Any, where: str, seen: tuple[str, ...]) -> Any:
+        target = reference(value)
+        if target is None:
+            if isinstance(value, dict):
+                return {k: resolve(v, f"{where}.{k}" if where else k, seen) for k, v in value.items()}
+            return value
+        if target in seen:
+            raise ConfigError(f"{where}: circular reference through {target!r}")
+        return resolve(_lookup(data, target, where), target, (*seen, target))
+
+    return resolve(data, "", ())
+
+
 def _type_ok(default: Any, value: Any) -> bool:
-    if default is None or value is None:
+    if default is None or value is None or reference(default) is not None:
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
@@ -206,7 +240,7 @@ def load_config(
         data = merge(data, override, str(path))
     for key, value in parse_sets(sets):
         data = merge(data, set_override(key, value), f"--set {key}")
-    return Config(data)
+    return Config(resolve_references(data))
 
 
 def from_json(text: str) -> Config:

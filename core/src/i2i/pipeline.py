@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from i2i.config import Config, defaults_for, from_json, merge
+from i2i.config import Config, defaults_for, from_json, merge, resolve_references
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.build import build_conditioner, build_generator
 from i2i.engine.device import select_device, select_precision
@@ -130,7 +130,7 @@ def _from_foreign(path: Path, modality: Modality, device: torch.device) -> Pipel
         except InputError as exc:
             problems.append(exc.problem)
             continue
-        config = Config(merge(defaults_for(modality), override, f"importer {target}"))
+        config = Config(resolve_references(merge(defaults_for(modality), override, f"importer {target}")))
         conditioner = build_conditioner(modality, config)
         return _finish(modality, config, conditioner, generator, device, str(path))
     detail = "; ".join(problems) or f"plugin {modality.name} has no checkpoint importers"
