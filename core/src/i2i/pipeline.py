@@ -180,6 +180,41 @@ def load_pipeline(source: str | Path, *, plugin: str | None = None, device: str 
 IMAGE_OUT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+SPATIAL_KINDS = ("image", "labels")  # inputs read from image files, folders of them, or videos
+
+
+def read_input(kind: str, path: str | Path) -> Tensor:
+    """An image input -> (C,H,W) float in [-1, 1]; a label map -> its raw ids or colours (int64)."""
+    from i2i.data.images import image_to_tensor, read_image, read_labels
+
+    return read_labels(path) if kind == "labels" else image_to_tensor(read_image(path))
+
+
+def frame_input(kind: str, frame: Tensor) -> Tensor:
+    """A decoded video frame (3,H,W in [-1, 1]) as `read_input` would give it for `kind`."""
+    return frame.add(1).mul(127.5).round().long() if kind == "labels" else frame
+
+
+def _prepare(
+    pipe: Pipeline, inputs: Mapping[str, Any], spec: InputSpec | None, source: str | Path | None
+) -> dict[str, Any]:
+    """`Pipeline.prepare`; a problem it reports against a file input's option (`--labels: class id
+    40 ...`) is reported against the file itself, which the conditioner never sees."""
+    try:
+        return pipe.prepare(inputs)
+    except InputError as exc:
+        if spec is not None and source is not None and exc.path == spec.option:
+            raise InputError(source, exc.problem) from None
+        raise
+
+
+def _file_input(modality: Modality, raw: Mapping[str, Any]) -> InputSpec | None:
+    """The first single-file spatial input given: the file a single-mode problem is about."""
+    return next(
+        (s for s in modality.inputs if s.kind in SPATIAL_KINDS and not s.multiple and s.name in raw), None
+    )
+
+
 def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | None, str]:
     """The image input that decides the mode: a directory -> batch, a video -> video, else single."""
     from i2i.data.images import is_video
@@ -187,7 +222,7 @@ def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | No
     chosen: tuple[InputSpec | None, str] = (None, "single")
     for spec in modality.inputs:
         value = raw.get(spec.name)
-        if spec.kind != "image" or value is None or spec.multiple:
+        if spec.kind not in SPATIAL_KINDS or value is None or spec.multiple:
             continue
         p = Path(value)
         mode = "dir" if p.is_dir() else "video" if spec.video and is_video(p) else "single"
@@ -199,16 +234,14 @@ def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | No
 
 
 def _read_static(modality: Modality, raw: Mapping[str, Any], skip: str | None) -> dict[str, Any]:
-    from i2i.data.images import image_to_tensor, read_image
-
     out: dict[str, Any] = {}
     for spec in modality.inputs:
         value = raw.get(spec.name)
         if spec.name == skip or value is None:
             continue
-        if spec.kind == "image":
+        if spec.kind in SPATIAL_KINDS:
             values = value if spec.multiple else [value]
-            tensors = [image_to_tensor(read_image(v)) for v in values]
+            tensors = [read_input(spec.kind, v) for v in values]
             out[spec.name] = tensors if spec.multiple else tensors[0]
         else:
             out[spec.name] = value
@@ -235,14 +268,16 @@ def run_files(
     truncation: float | None = None,
 ) -> list[Path]:
     """Run the model on user files. Validates every input before writing; writes atomically."""
-    from i2i.data.images import VIDEO_EXTENSIONS, image_to_tensor, list_images, read_image, save_image
+    from i2i.data.images import VIDEO_EXTENSIONS, list_images, save_image
 
     out = Path(out)
     spec, mode = _primary(pipe.modality, raw)
     static = _read_static(pipe.modality, raw, spec.name if spec else None)
     if mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
-        samples = [pipe.prepare(s) for s in pipe.conditioner.samples(static)]
+        file_spec = _file_input(pipe.modality, raw)
+        source = raw[file_spec.name] if file_spec else None
+        samples = [_prepare(pipe, s, file_spec, source) for s in pipe.conditioner.samples(static)]
         rows = []
         for start in range(0, len(samples), batch_size):
             chunk_seed = None if seed is None else seed + start  # batches draw different noise
@@ -262,7 +297,10 @@ def run_files(
         info = probe_video(source)
         with VideoWriter(out, fps=info.fps) as writer:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
-                samples = [pipe.prepare({**static, spec.name: frame}) for frame in chunk]
+                samples = [
+                    _prepare(pipe, {**static, spec.name: frame_input(spec.kind, frame)}, spec, source)
+                    for frame in chunk
+                ]
                 writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
         return [out]
     files = list_images(source)
@@ -270,7 +308,7 @@ def run_files(
         raise InputError(source, "no images in this directory")
     if out.suffix.lower() in IMAGE_OUT:
         raise InputError(out, "input is a directory, so --out must be a directory")
-    loaded = [(f, image_to_tensor(read_image(f))) for f in files]  # validate all before writing any
+    loaded = [(f, read_input(spec.kind, f)) for f in files]  # validate all before writing any
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     written: list[Path] = []
@@ -280,7 +318,7 @@ def run_files(
             same = len({t.shape for _, t in chunk}) == 1
             groups = [chunk] if same else [[item] for item in chunk]
             for group in groups:
-                samples = [pipe.prepare({**static, spec.name: t}) for _, t in group]
+                samples = [_prepare(pipe, {**static, spec.name: t}, spec, f) for f, t in group]
                 images = pipe.generate(_collate(samples), num_samples, seed, truncation)
                 for j, (f, _) in enumerate(group):
                     for k in range(num_samples):

@@ -31,7 +31,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", "
 # as model input. `read_image` still reads a .gif given explicitly (its first frame).
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 
-ImageMode = Literal["RGB", "L"]
+ImageMode = Literal["RGB", "L", "raw"]
 
 # Modes PIL uses for one channel of more than 8 bits: 16-bit PNG/TIFF open as I;16*, older files as I.
 _WIDE_GRAY = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -124,6 +124,9 @@ def read_image(
 ) -> Image.Image:
     """Decode an image file fully into an 8-bit `mode` image ("RGB" or "L"), upright.
 
+    `mode="raw"` keeps the file's own mode (palette indices, 16-bit values, RGB colours): label
+    maps must not be converted, since a palette index or an id above 255 is the class itself.
+
     - EXIF orientation is applied, so phone photos are not sideways.
     - 16-bit grey is scaled to 8 bits (65535 -> 255); 16-bit RGB(A) is reduced to 8 bits by PIL.
     - Alpha is composited on white; palettes, CMYK, 1-bit etc. are converted.
@@ -133,8 +136,8 @@ def read_image(
 
     Raises `InputError(path, problem)` for any file that cannot be read as an image.
     """
-    if mode not in ("RGB", "L"):
-        raise ValueError(f"mode must be 'RGB' or 'L', not {mode!r}")
+    if mode not in ("RGB", "L", "raw"):
+        raise ValueError(f"mode must be 'RGB', 'L' or 'raw', not {mode!r}")
     path = Path(path)
     check_file(path, "an image")
     try:
@@ -152,6 +155,8 @@ def read_image(
                         f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
                     )
                 opened.load()
+                if mode == "raw":
+                    return _upright(opened).copy()
                 return _normalize(_upright(opened), mode)
     except InputError:
         raise
@@ -190,6 +195,31 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
     tensor = torch.from_numpy(array)
     tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
     return tensor.float().div_(127.5).sub_(1.0).contiguous()
+
+
+def label_to_tensor(img: Image.Image) -> torch.Tensor:
+    """A label map as stored -> int64 (1,H,W) of ids, or (3,H,W) of 0-255 colours for colour maps.
+
+    Index maps (L, P palette indices, 16/32-bit I) keep their values: a palette PNG's index is the
+    class (CMP facades, Pascal VOC), an id above 255 is an id. Anything else is read as RGB colours
+    (alpha dropped), to be matched against the class colours by the plugin.
+    """
+    if img.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"):
+        array = np.array(img, dtype=np.int64)
+        return torch.from_numpy(array).unsqueeze(0)
+    rgb = (
+        img
+        if img.mode == "RGB"
+        else img.convert("RGBA").convert("RGB")
+        if "A" in img.mode
+        else img.convert("RGB")
+    )
+    return torch.from_numpy(np.array(rgb, dtype=np.int64)).permute(2, 0, 1).contiguous()
+
+
+def read_labels(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """A label-map file -> `label_to_tensor` of it; unreadable files raise InputError naming them."""
+    return label_to_tensor(read_image(path, "raw", max_pixels))
 
 
 def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
