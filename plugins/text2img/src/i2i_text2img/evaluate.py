@@ -15,8 +15,6 @@ repeated evaluations of many checkpoints share one judge.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,18 +72,26 @@ def _real_images(dataset: Any) -> Tensor:
 
 
 def _cache_path(data: Path) -> Path:
-    digest = hashlib.sha256((data / "attributes.jsonl").read_bytes()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "i2i" / "text2img" / f"attribute-judge-{digest}.safetensors"
+    from i2i.metrics.judges import cache_dir, digest
+
+    return (
+        cache_dir()
+        / "text2img"
+        / f"attribute-judge-{digest([(data / 'attributes.jsonl').read_bytes()])}.safetensors"
+    )
 
 
 def train_classifier(
-    images: Tensor, labels: dict[str, Tensor], steps: int = 300, seed: int = 0
+    images: Tensor,
+    labels: dict[str, Tensor],
+    steps: int = 300,
+    seed: int = 0,
+    model: AttributeClassifier | None = None,
 ) -> AttributeClassifier:
     """Fit the judge on real images (flip augmentation: captions never say left or right)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = AttributeClassifier()
+    model = model if model is not None else AttributeClassifier()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     n = images.shape[0]
     model.train()
@@ -104,33 +110,19 @@ def train_classifier(
 
 def judge(data: Path, config_data: Any) -> AttributeClassifier:
     """The cached judge for this data set, trained on its training split on first use."""
-    from safetensors.torch import load_file, save_file
-
+    from i2i.metrics.judges import cached_judge
     from i2i_text2img.data import CaptionDataset
 
-    path = _cache_path(data)
-    model = AttributeClassifier()
-    if path.exists():
-        try:
-            model.load_state_dict(load_file(path))
-            return model.eval()
-        except Exception:  # a torn or stale cache file is simply retrained
-            pass
-    train = CaptionDataset(data, config_data, "train", False)
-    attrs = train.attributes()
-    if attrs is None:
-        raise InputError(
-            data, "no attributes.jsonl: attribute accuracy needs labelled data (i2i data demo text2img)"
-        )
-    model = train_classifier(_real_images(train), _labels(attrs))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        tmp.replace(path)
-    except OSError:
-        pass  # no writable cache: the judge is retrained next time
-    return model
+    def train(model: AttributeClassifier) -> None:
+        dataset = CaptionDataset(data, config_data, "train", False)
+        attrs = dataset.attributes()
+        if attrs is None:
+            raise InputError(
+                data, "no attributes.jsonl: attribute accuracy needs labelled data (i2i data demo text2img)"
+            )
+        train_classifier(_real_images(dataset), _labels(attrs), model=model)
+
+    return cached_judge(_cache_path(data), AttributeClassifier, train)
 
 
 @torch.no_grad()

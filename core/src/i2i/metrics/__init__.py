@@ -1,0 +1,1 @@
+"""Offline metrics: proxy judges (small networks trained on the real data) and their cache."""

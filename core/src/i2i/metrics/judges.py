@@ -1,0 +1,54 @@
+"""Proxy judges: small networks trained on real data to score generated images offline.
+
+A text2img attribute classifier or a seg2img segmenter is trained once per data set and cached
+under the user cache folder, keyed by a digest of what it was trained on, so evaluating many
+checkpoints (or re-running `i2i eval`) shares one judge. A torn or stale cache file is retrained,
+never trusted; writes are atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "i2i"
+
+
+def digest(parts: Iterable[bytes | str]) -> str:
+    """A short stable key of everything a judge depends on (data files, sizes, judge version)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def cached_judge(path: Path, build: Callable[[], M], train: Callable[[M], None]) -> M:
+    """The judge stored at `path` if it loads, else `build()` trained by `train` and stored."""
+    from safetensors.torch import load_file, save_file
+
+    model = build()
+    if path.exists():
+        try:
+            model.load_state_dict(load_file(path))
+            return model.eval()
+        except Exception:  # torn, stale or foreign: retrain
+            model = build()
+    train(model)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        tmp.replace(path)
+    except OSError:
+        pass  # no writable cache: the judge is retrained next time
+    return model.eval()
