@@ -14,9 +14,8 @@ import torch
 from PIL import Image
 
 from i2i.config import load_config
-from i2i.data.images import label_to_tensor, read_labels
+from i2i.data.images import read_labels
 from i2i.errors import ConfigError, InputError
-from i2i.interfaces import Condition
 from i2i.nets.spade import SPADE, SPADEGenerator
 from i2i.plugins import get_modality
 from i2i_seg2img.conditioner import SegConditioner, boundaries, one_hot
