@@ -187,47 +187,78 @@ def test_config_networks_follow_num_classes():
 
 
 # ---- engine and CLI -----------------------------------------------------------------------------
-def test_train_run_samples_differ_by_seed_and_repeat_by_seed(tiny, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory):
+    run = tmp_path_factory.mktemp("seg-run") / "run"
     cmd = [str(BIN / "i2i-train"), "--plugin", "seg2img", "--data", str(tiny), "--out", str(run), "--quiet"]
     for s in [*TINY, "train.steps=4"]:
         cmd += ["--set", s]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert "g_kl" in rows[-1] and "g_fm" in rows[-1]
-    label = tiny / "test" / "labels" / "005.png"
+    return run
 
-    def run_it(out: Path, *extra: str) -> subprocess.CompletedProcess:
-        args = [
-            str(BIN / "i2i-run"),
-            "--checkpoint",
-            str(run),
+
+def i2i_run(run: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "i2i-run"), "--checkpoint", str(run), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_training_logs_kl_and_feature_matching_and_keeps_the_class_colours(trained):
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert "g_kl" in rows[-1] and "g_fm" in rows[-1]
+    from i2i.pipeline import load_pipeline
+
+    assert load_pipeline(trained).conditioner.palette.tolist() == [list(c) for c in COLOURS]
+
+
+def test_samples_differ_by_seed_repeat_by_seed_and_bad_ids_are_named(tiny, trained, tmp_path):
+    label = tiny / "test" / "labels" / "005.png"
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        proc = i2i_run(
+            trained,
             "--labels",
             str(label),
             "--out",
-            str(out),
-            *extra,
-        ]
-        return subprocess.run(args, capture_output=True, text=True, timeout=300)
-
-    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        proc = run_it(tmp_path / f"{name}.png", "--seed", seed, "--num-samples", "2")
+            str(tmp_path / f"{name}.png"),
+            "--seed",
+            seed,
+            "--num-samples",
+            "2",
+        )
         assert proc.returncode == 0, proc.stderr
     a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in "abc")
     assert a.shape == (16, 32, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
-    # bad ids: named, exit 2, nothing written
+    assert not np.array_equal(a[:, :16], a[:, 16:])  # the two samples of one map differ
     bad = tmp_path / "bad.png"
     Image.fromarray(np.full((16, 16), 9, np.uint8)).save(bad)
-    args = [
-        str(BIN / "i2i-run"),
-        "--checkpoint",
-        str(run),
-        "--labels",
-        str(bad),
-        "--out",
-        str(tmp_path / "x.png"),
-    ]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    proc = i2i_run(trained, "--labels", str(bad), "--out", str(tmp_path / "x.png"))
     assert proc.returncode == 2 and "bad.png: class id 9" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_colour_maps_folder_style_example_and_video(tiny, trained, tmp_path):
+    colour = write_tiny(tmp_path / "colour", n=3, colour_maps=True) / "train" / "labels"
+    proc = i2i_run(trained, "--labels", str(colour), "--out", str(tmp_path / "out"), "--seed", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000.png", "001.png"]
+    label, photo = colour / "000.png", tiny / "train" / "images" / "000.jpg"
+    styled = [tmp_path / "s1.png", tmp_path / "s2.png"]
+    for out, seed in zip(styled, ("1", "2")):
+        proc = i2i_run(
+            trained, "--labels", str(label), "--style", str(photo), "--seed", seed, "--out", str(out)
+        )
+        assert proc.returncode == 0, proc.stderr
+    # the style comes from the example, not the noise: seeds no longer matter
+    assert np.array_equal(np.asarray(Image.open(styled[0])), np.asarray(Image.open(styled[1])))
+
+    from i2i.data.video import VideoWriter, probe_video
+
+    ids = torch.from_numpy(np.array(Image.open(tiny / "test" / "labels" / "005.png"))).long()
+    frame = (torch.tensor(COLOURS)[ids].permute(2, 0, 1).float() / 127.5 - 1)[None]
+    clip = tmp_path / "labels.mp4"
+    with VideoWriter(clip, fps=5) as writer:
+        writer.write(frame.expand(4, -1, -1, -1).contiguous())
+    proc = i2i_run(trained, "--labels", str(clip), "--out", str(tmp_path / "photos.mp4"), "--seed", "0")
+    assert proc.returncode == 0, proc.stderr
+    info = probe_video(tmp_path / "photos.mp4")
+    assert (info.width, info.height, info.frames) == (16, 16, 4)

@@ -90,6 +90,8 @@ class Conditioner(nn.Module):
         return [dict(inputs)]
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Decoded inputs of one sample -> batch entries. Frames of a video input come with
+        `inputs["video_frame"] = True`: they went through a lossy codec (label colours blur)."""
         return dict(inputs)
 
     def visualize(self, batch: Mapping[str, Any], cond: Condition) -> Tensor | None:

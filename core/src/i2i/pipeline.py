@@ -190,6 +190,9 @@ def read_input(kind: str, path: str | Path) -> Tensor:
     return read_labels(path) if kind == "labels" else image_to_tensor(read_image(path))
 
 
+VIDEO_FRAME = "video_frame"  # set in prepare()'s inputs for frames decoded from a (lossy) video
+
+
 def frame_input(kind: str, frame: Tensor) -> Tensor:
     """A decoded video frame (3,H,W in [-1, 1]) as `read_input` would give it for `kind`."""
     return frame.add(1).mul(127.5).round().long() if kind == "labels" else frame
@@ -298,7 +301,12 @@ def run_files(
         with VideoWriter(out, fps=info.fps) as writer:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
                 samples = [
-                    _prepare(pipe, {**static, spec.name: frame_input(spec.kind, frame)}, spec, source)
+                    _prepare(
+                        pipe,
+                        {**static, spec.name: frame_input(spec.kind, frame), VIDEO_FRAME: True},
+                        spec,
+                        source,
+                    )
                     for frame in chunk
                 ]
                 writer.write(pipe.generate(_collate(samples), 1, seed, truncation))

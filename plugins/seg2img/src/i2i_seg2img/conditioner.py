@@ -88,7 +88,8 @@ class SegConditioner(Conditioner):
         return {"kl": self.kl_weight * kl_to_standard_normal(mu.float(), logvar.float())}
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        ids = to_ids(inputs["labels"], self.num_classes, self.palette, self.ignore_index, "--labels")
+        lossy = bool(inputs.get("video_frame"))
+        ids = to_ids(inputs["labels"], self.num_classes, self.palette, self.ignore_index, "--labels", lossy)
         out: dict[str, Any] = {"labels": ids}
         instances = inputs.get("instances")
         if instances is not None:

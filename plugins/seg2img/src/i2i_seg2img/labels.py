@@ -71,11 +71,13 @@ def to_ids(
     palette: Tensor | None,
     ignore_index: int = IGNORE_INDEX,
     where: str | Path = "labels",
+    lossy: bool = False,
 ) -> Tensor:
     """(1,H,W) ids or (3,H,W) colours (int64, as `i2i.data.images.label_to_tensor` gives) -> (H,W) ids.
 
     Ids must be < num_classes or the ignore index. Colours are matched to the nearest class colour
-    within COLOUR_TOLERANCE; anything further is an error naming the colour and where it is.
+    within COLOUR_TOLERANCE; anything further is an error naming the colour and where it is, unless
+    `lossy` (video frames: codecs blend colours at class borders), where the nearest class wins.
     """
     if raw.dim() != 3 or raw.shape[0] not in (1, 3):
         raise InputError(where, f"a label map must have 1 or 3 channels, not shape {tuple(raw.shape)}")
@@ -99,7 +101,7 @@ def to_ids(
     dist = torch.cdist(colours, palette.float())
     best, cls = dist.min(dim=1)
     far = best > COLOUR_TOLERANCE
-    if bool(far.any()):
+    if not lossy and bool(far.any()):
         colour = tuple(int(c) for c in colours[far][0])
         y, x = divmod(int((inverse == int(far.nonzero()[0])).nonzero()[0]), raw.shape[2])
         raise InputError(where, f"colour {colour} at (x={x}, y={y}) is not the colour of any class")
