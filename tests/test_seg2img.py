@@ -4,6 +4,7 @@ training and the CLI on a tiny hand-made data set."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -262,3 +263,16 @@ def test_colour_maps_folder_style_example_and_video(tiny, trained, tmp_path):
     assert proc.returncode == 0, proc.stderr
     info = probe_video(tmp_path / "photos.mp4")
     assert (info.width, info.height, info.frames) == (16, 16, 4)
+
+
+def test_eval_reports_miou_with_ceiling_and_floor_diversity_and_colours(tiny, trained, tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cmd = [str(BIN / "i2i"), "eval", "--checkpoint", str(trained), "--data", str(tiny), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["images"] == 1 and "PROXY" in result["metric_notes"]
+    assert result["miou"]["real_images_ceiling"] > 0.8  # the proxy segmenter reads real photos
+    assert 0 <= result["miou"]["model"] <= 1 and 0 <= result["miou"]["other_maps_floor"] <= 1
+    assert result["diversity_l1"] > 0 and result["class_colour_error"] >= 0
+    assert list((tmp_path / "cache" / "i2i" / "seg2img").glob("segmenter-*.safetensors"))  # cached

@@ -46,9 +46,6 @@ class SPADE(nn.Module):
         self.gamma = nn.Conv2d(hidden, channels, 3, padding=1)
         self.beta = nn.Conv2d(hidden, channels, 3, padding=1)
         self.style = nn.Linear(style_dim, 2 * channels) if style_dim else None
-        if self.style is not None:
-            nn.init.zeros_(self.style.weight)
-            nn.init.zeros_(self.style.bias)
 
     def forward(self, x: Tensor, labels: Tensor, style: Tensor | None = None) -> Tensor:
         labels = F.interpolate(labels.to(x.dtype), size=x.shape[-2:], mode="nearest")
