@@ -169,3 +169,29 @@ def test_saved_files_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_a_second_trainer_on_a_live_run_directory_refuses_and_a_dead_ones_lock_is_taken_over(
+    demo_data, tmp_path, caplog
+):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from i2i.errors import I2IError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = run / "train.lock"
+    lock.write_text(f"{os.getpid()}@{socket.gethostname()}\n")  # a live owner: this very process
+    with pytest.raises(I2IError, match=f"in use by another training \\(pid {os.getpid()}\\)"):
+        _trainer(demo_data, run, "train.steps=1").fit()
+    assert not (run / "config.yaml").exists() and lock.exists()  # nothing of the live run touched
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    lock.write_text(f"{gone.stdout.strip()}@{socket.gethostname()}\n")  # its process has exited
+    _trainer(demo_data, run, "train.steps=1").fit()
+    assert "taking over" in caplog.text and (run / "model.safetensors").exists()
+    assert not lock.exists()  # released at the end

@@ -363,8 +363,15 @@ class Trainer:
 
     # ---- the loop -----------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> Path:
-        t = self.config.train
+        """Train to `train.steps` (from the last checkpoint with `resume`), holding the run lock."""
+        from i2i.engine.lock import RunLock
+
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> Path:
+        t = self.config.train
         (self.run_dir / "config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         if resume and not self.resume():
             log.info("no checkpoint in %s: starting from step 0", self.run_dir)
