@@ -117,7 +117,7 @@ def test_run_directory_contents(demo_data, tmp_path):
 )
 def test_engine_variants_train_and_report_their_terms(demo_data, tmp_path, extra):
     trainer = _trainer(demo_data, tmp_path / "run", "train.steps=2", *extra)
-    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    before = {k: v.detach().clone() for k, v in trainer.generator.named_parameters()}
     trainer.fit()
     after = trainer.generator.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "generator did not change"
@@ -195,3 +195,47 @@ def test_a_second_trainer_on_a_live_run_directory_refuses_and_a_dead_ones_lock_i
     _trainer(demo_data, run, "train.steps=1").fit()
     assert "taking over" in caplog.text and (run / "model.safetensors").exists()
     assert not lock.exists()  # released at the end
+
+
+def test_nonfinite_losses_skip_the_update_and_too_many_in_a_row_stop_the_run(
+    demo_data, tmp_path, monkeypatch
+):
+    from i2i import losses
+    from i2i.errors import I2IError
+
+    real_g_loss = losses.g_loss
+    poisoned = {"on": False}
+
+    def g_loss(kind, outputs):
+        value = real_g_loss(kind, outputs)
+        return value * float("nan") if poisoned["on"] else value
+
+    monkeypatch.setattr(losses, "g_loss", g_loss)
+    trainer = _trainer(
+        demo_data, tmp_path / "run", "train.steps=6", "train.checkpoint_every=2", "train.max_nonfinite=3"
+    )
+    batches = trainer._batches()
+    trainer.train_step([next(batches)])
+    before = {k: v.detach().clone() for k, v in trainer.generator.named_parameters()}
+    poisoned["on"] = True
+    stats = trainer.train_step([next(batches)])
+    assert stats["skipped_g"] == 1.0 and "skipped_d" not in stats
+    after = dict(trainer.generator.named_parameters())
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the NaN step updated no weight
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+    # a whole run: 2 good steps (checkpoint at 2), then NaN from step 3 on -> stops after 3 in a row
+    poisoned["on"] = False
+    run = _trainer(
+        demo_data, tmp_path / "run2", "train.steps=10", "train.checkpoint_every=2", "train.max_nonfinite=3"
+    )
+    real_step = run.train_step
+
+    def step(micro):
+        poisoned["on"] = run.step >= 2
+        return real_step(micro)
+
+    run.train_step = step
+    with pytest.raises(I2IError, match=r"diverged: 3 steps in a row .* last good checkpoint: state-00000002"):
+        run.fit()
+    assert [p.name for p in ckpt.list_states(tmp_path / "run2")] == ["state-00000002.safetensors"]
+    assert not (tmp_path / "run2" / "train.lock").exists()

@@ -27,7 +27,7 @@ from i2i.engine.data_stream import KeyStream
 from i2i.engine.device import select_device, select_precision
 from i2i.engine.ema import EMA
 from i2i.engine.report import RunLog
-from i2i.errors import ConfigError, InputError
+from i2i.errors import ConfigError, I2IError, InputError
 from i2i.interfaces import Condition
 from i2i.modality import Modality, resolve_object
 
@@ -142,6 +142,7 @@ class Trainer:
             self.g_fwd = torch.compile(self.generator)
             self.d_fwd = torch.compile(self.discriminator)
         self.step = 0
+        self.nonfinite_in_row = 0
 
     # ---- data -------------------------------------------------------------------------------
     def _sample_dataset(self, dataset_cls: Any) -> Any:
@@ -200,6 +201,10 @@ class Trainer:
         def add(name: str, value: Tensor) -> None:
             stats[name] = stats.get(name, 0.0) + float(value.detach()) / accum
 
+        # NaN/Inf guard: a step whose loss is not finite is not applied (its gradients are dropped)
+        d_finite = torch.ones((), dtype=torch.bool, device=self.device)
+        g_finite = torch.ones((), dtype=torch.bool, device=self.device)
+
         # discriminator: real vs detached fake
         self.discriminator.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
@@ -239,8 +244,12 @@ class Trainer:
                 ma = losses.matching_aware_gp(d_real, real, c_real.vector, cfg.ma_gp_power)
                 add("d_ma_gp", ma)
                 loss_d = loss_d + cfg.ma_gp * cfg.ma_gp_every * ma
+            d_finite = d_finite & torch.isfinite(loss_d.detach())
             self._backward(loss_d / accum)
-        self._opt_step(self.opt_d)
+        if bool(d_finite):
+            self._opt_step(self.opt_d)
+        else:
+            stats["skipped_d"] = 1.0
 
         # generator: fool the updated discriminator, plus reconstruction and FM
         self.discriminator.requires_grad_(False)
@@ -262,14 +271,35 @@ class Trainer:
             loss_g = torch.stack([v.float() for v in terms.values()]).sum()
             for name, value in terms.items():
                 add(name, value)
+            g_finite = g_finite & torch.isfinite(loss_g.detach())
             self._backward(loss_g / accum)
-        self._opt_step(self.opt_g)
+        if bool(g_finite):
+            self._opt_step(self.opt_g)
+        else:
+            stats["skipped_g"] = 1.0
         if self.scaler:
             self.scaler.update()
-        if self.ema is not None:
+        if self.ema is not None and bool(g_finite):
             decay = self.config.ema.decay if self.step >= self.config.ema.start else 0.0
             self.ema.update(self.generator, decay)
         return stats
+
+    def _count_nonfinite(self, stats: Mapping[str, float]) -> None:
+        """Skipped steps in a row; too many means the run diverged: stop, keeping the last good
+        checkpoint (nothing is saved on this path) rather than training on garbage."""
+        if "skipped_d" in stats or "skipped_g" in stats:
+            self.nonfinite_in_row += 1
+            log.warning(
+                "step %d: non-finite loss, update skipped (%d in a row)", self.step, self.nonfinite_in_row
+            )
+            if self.nonfinite_in_row >= self.config.train.max_nonfinite:
+                last = ckpt.list_states(self.run_dir)
+                raise I2IError(
+                    f"{self.run_dir}: training diverged: {self.nonfinite_in_row} steps in a row with NaN/Inf "
+                    f"losses (to step {self.step}); last good checkpoint: {last[-1].name if last else 'none'}"
+                )
+        else:
+            self.nonfinite_in_row = 0
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -398,6 +428,7 @@ class Trainer:
                 micro = [_to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)]
                 stats = self.train_step(micro)
                 self.step += 1
+                self._count_nonfinite(stats)
                 for k, v in stats.items():
                     running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
                 bar.update(1)
@@ -410,7 +441,8 @@ class Trainer:
 
                     runlog.sample(self.step, make_grid_image([self.sample_grid()]))
                     runlog.write_report(f"i2i run: {self.modality.name}", self.config.to_yaml())
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                periodic = self.step % t.checkpoint_every == 0 and self.nonfinite_in_row == 0
+                if periodic or self.step == t.steps:  # no periodic saves inside a NaN streak
                     self.save()
         except KeyboardInterrupt:
             self.save()
