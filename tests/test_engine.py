@@ -239,3 +239,29 @@ def test_nonfinite_losses_skip_the_update_and_too_many_in_a_row_stop_the_run(
         run.fit()
     assert [p.name for p in ckpt.list_states(tmp_path / "run2")] == ["state-00000002.safetensors"]
     assert not (tmp_path / "run2" / "train.lock").exists()
+
+
+def test_vgg_loss_reads_local_torchvision_weights_or_says_how_to_get_them(demo_data, tmp_path, monkeypatch):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    from i2i.errors import ConfigError
+    from i2i.nets.vgg import WEIGHTS_FILE, load_vgg_loss
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(ConfigError, match=f"{WEIGHTS_FILE} \\(not there.*or set loss.vgg=0"):
+        _trainer(demo_data, tmp_path / "run", "train.steps=1", "loss.vgg=1.0")
+    # stand-in weights with torchvision's key layout (random: this tests loading and the loss, not ImageNet)
+    torch.manual_seed(0)
+    state = {f"features.{k}": v.half() for k, v in make_layers(cfgs["E"]).state_dict().items()}
+    target = tmp_path / "torch" / "hub" / "checkpoints" / WEIGHTS_FILE
+    target.parent.mkdir(parents=True)
+    torch.save(state, target)
+    vgg = load_vgg_loss()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert vgg(x, x).item() == 0 and vgg(x, x.flip(-1)).item() > 0
+    trainer = _trainer(demo_data, tmp_path / "run", "train.steps=1", "loss.vgg=1.0")
+    stats = trainer.train_step([next(trainer._batches())])
+    assert stats["g_vgg"] > 0 and not any(p.requires_grad for p in trainer.vgg.parameters())
+    target.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="not usable VGG19 weights"):
+        load_vgg_loss()

@@ -130,6 +130,11 @@ class Trainer:
             for m in (self.conditioner, self.generator, self.discriminator):
                 m.to(memory_format=torch.channels_last)
         self.ema = EMA(self.generator, config.ema.decay) if config.ema.decay > 0 else None
+        self.vgg: nn.Module | None = None
+        if config.loss.vgg > 0:
+            from i2i.nets.vgg import load_vgg_loss
+
+            self.vgg = load_vgg_loss().to(self.device)
         g_params = list(self.generator.parameters()) + list(self.conditioner.parameters())
         self.opt_g = make_adam(g_params, config.optim.lr_g, config.optim.betas_g, self.device)
         self.opt_d = make_adam(
@@ -266,6 +271,8 @@ class Trainer:
                     terms["g_fm"] = cfg.feature_matching * losses.feature_matching(d_fake, d_real)
             if cfg.l1 > 0:
                 terms["g_l1"] = cfg.l1 * F.l1_loss(fake.float(), real.float())
+            if self.vgg is not None:
+                terms["g_vgg"] = cfg.vgg * self.vgg(fake, real)
             for name, value in self.conditioner.extra_generator_loss(fake, batch, cond).items():
                 terms[f"g_{name}"] = value
             loss_g = torch.stack([v.float() for v in terms.values()]).sum()
