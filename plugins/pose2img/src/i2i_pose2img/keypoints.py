@@ -1,0 +1,229 @@
+"""Body keypoints in the COCO-18 / OpenPose order: readers, flipping and rendering.
+
+Every reader returns an (18, 2) float32 array of (x, y) pixel coordinates with -1 for a missing
+point, whatever the source: OpenPose JSON (BODY_25 or COCO-18 `pose_keypoints_2d`), COCO keypoint
+JSON (17 points; the neck is the midpoint of the shoulders), or the DeepFashion pose-transfer CSV
+(`name:keypoints_y:keypoints_x`). Missing points are normal (occlusion, crops) and must never
+crash anything downstream: they render as empty maps.
+
+Rendering is done on the fly at the working resolution as float Gaussian heatmaps (never stored
+as uint8, which would quantise the peak and the tails) plus limb maps, so the same keypoint file
+serves any image size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from i2i.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+KEYPOINTS = (
+    "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
+)  # fmt: skip
+MISSING = -1.0
+# Horizontal flip: left and right swap names.
+FLIP = tuple(KEYPOINTS.index(n.replace("r_", "#").replace("l_", "r_").replace("#", "l_")) for n in KEYPOINTS)
+# The 17 limbs OpenPose draws for COCO-18.
+LIMBS = (
+    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10),
+    (1, 11), (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
+)  # fmt: skip
+BODY_25_TO_COCO_18 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# COCO-17: nose, l_eye, r_eye, l_ear, r_ear, l_sh, r_sh, l_el, r_el, l_wr, r_wr, l_hip, r_hip, l_kn, r_kn, l_an, r_an
+COCO_17_TO_COCO_18 = (0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+
+
+def missing(points: np.ndarray) -> np.ndarray:
+    """(18,) bool: which points are missing."""
+    return (points < 0).any(axis=1)
+
+
+def _from_triples(values: list[Any], order: tuple[int | None, ...], path: Path) -> np.ndarray:
+    """[x, y, confidence/visibility] * K -> (18, 2), a point with confidence 0 missing."""
+    try:
+        triples = np.asarray(values, dtype=np.float64).reshape(-1, 3)
+    except (TypeError, ValueError):
+        raise InputError(path, "keypoints must be numbers in [x, y, c] triples") from None
+    if not np.isfinite(triples).all():
+        raise InputError(path, "keypoints contain NaN or infinity")
+    out = np.full((len(KEYPOINTS), 2), MISSING, np.float32)
+    for i, j in enumerate(order):
+        if j is not None and j < len(triples) and triples[j, 2] > 0 and (triples[j, :2] >= 0).all():
+            out[i] = triples[j, :2]
+    return out
+
+
+def _openpose(data: Mapping[str, Any], path: Path) -> np.ndarray:
+    people = data.get("people")
+    if not isinstance(people, list) or not people:
+        raise InputError(path, "no person in this OpenPose file")
+    best = None
+    for person in people:
+        values = person.get("pose_keypoints_2d") if isinstance(person, Mapping) else None
+        if not isinstance(values, list):
+            raise InputError(path, "a person has no pose_keypoints_2d list")
+        if len(values) == 25 * 3:
+            points = _from_triples(values, BODY_25_TO_COCO_18, path)
+        elif len(values) == 18 * 3:
+            points = _from_triples(values, tuple(range(18)), path)
+        else:
+            raise InputError(
+                path, f"pose_keypoints_2d has {len(values)} values: expected 75 (BODY_25) or 54 (COCO-18)"
+            )
+        if best is None or (~missing(points)).sum() > (~missing(best)).sum():
+            best = points  # several people: the most complete one
+    assert best is not None
+    return best
+
+
+def _coco(data: Any, path: Path) -> np.ndarray:
+    if isinstance(data, Mapping) and "annotations" in data:
+        candidates = [
+            a for a in data["annotations"] if isinstance(a, Mapping) and a.get("num_keypoints", 1) > 0
+        ]
+        if not candidates:
+            raise InputError(path, "no annotation with keypoints in this COCO file")
+        data = candidates[0]
+    values = data.get("keypoints") if isinstance(data, Mapping) else None
+    if not isinstance(values, list) or len(values) != 17 * 3:
+        raise InputError(path, "expected COCO keypoints: a list of 51 numbers (17 x [x, y, v])")
+    points = _from_triples(values, COCO_17_TO_COCO_18, path)
+    right, left = points[KEYPOINTS.index("r_shoulder")], points[KEYPOINTS.index("l_shoulder")]
+    if (right >= 0).all() and (left >= 0).all():
+        points[KEYPOINTS.index("neck")] = (right + left) / 2
+    return points
+
+
+def read_pose_json(path: str | Path) -> np.ndarray:
+    """OpenPose (`{"people": [{"pose_keypoints_2d": ...}]}`) or COCO keypoint JSON -> (18, 2)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not readable JSON ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, Mapping) and "people" in data:
+        return _openpose(data, path)
+    return _coco(data, path)
+
+
+def _coords(text: str, path: Path, line: int) -> np.ndarray:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError:
+        raise InputError(path, f"line {line}: coordinates must look like [y0, y1, ...]") from None
+    if not isinstance(values, list) or len(values) != len(KEYPOINTS):
+        raise InputError(path, f"line {line}: expected {len(KEYPOINTS)} coordinates")
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(path, f"line {line}: coordinates must be numbers") from None
+
+
+def read_deepfashion_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """DeepFashion pose-transfer annotations (`name:keypoints_y:keypoints_x`, -1 missing) ->
+    {image name: (18, 2) (x, y)}."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable text file ({exc})") from None
+    out: dict[str, np.ndarray] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or (number == 1 and line.replace(" ", "").startswith("name:")):
+            continue
+        parts = line.split(":")
+        if len(parts) != 3:
+            raise InputError(path, f"line {number}: expected name:keypoints_y:keypoints_x")
+        ys, xs = _coords(parts[1], path, number), _coords(parts[2], path, number)
+        points = np.stack([xs, ys], axis=1)
+        points[(xs < 0) | (ys < 0)] = MISSING
+        out[parts[0].strip()] = points
+    return out
+
+
+def flip(points: np.ndarray, width: int) -> np.ndarray:
+    """Keypoints of the horizontally flipped image: x mirrored, left and right swapped."""
+    out = points.copy()
+    present = ~missing(points)
+    out[present, 0] = width - 1 - points[present, 0]
+    return out[list(FLIP)]
+
+
+def heatmaps(
+    points: np.ndarray, source: tuple[int, int], size: tuple[int, int], sigma: float = 6.0
+) -> Tensor:
+    """(18, 2) points in an image of `source` (w, h) -> float32 torch (18, H, W) Gaussian maps at
+    `size` (w, h), peak 1 at each point, sigma in pixels of the 256-pixel-high reference scale
+    (so maps look alike at every resolution); missing points give zero maps."""
+    import torch
+
+    w, h = size
+    scale = np.array([w / source[0], h / source[1]], np.float32)
+    s = sigma * h / 256
+    ys = torch.arange(h, dtype=torch.float32)[:, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, :]
+    out = torch.zeros(len(points), h, w)
+    for i, p in enumerate(points):
+        if (p < 0).any():
+            continue
+        x, y = ((p + 0.5) * scale - 0.5).tolist()
+        out[i] = torch.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * s * s))
+    return out
+
+
+def limb_maps(
+    points: np.ndarray, source: tuple[int, int], size: tuple[int, int], sigma: float = 4.0
+) -> Tensor:
+    """float32 torch (17, H, W): for each limb with both ends present, a Gaussian of the distance
+    to the segment between them (zero maps for limbs with a missing end)."""
+    import torch
+
+    w, h = size
+    scale = np.array([w / source[0], h / source[1]], np.float32)
+    s = sigma * h / 256
+    ys = torch.arange(h, dtype=torch.float32)[:, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, :]
+    out = torch.zeros(len(LIMBS), h, w)
+    for k, (a, b) in enumerate(LIMBS):
+        pa, pb = points[a], points[b]
+        if (pa < 0).any() or (pb < 0).any():
+            continue
+        (ax, ay), (bx, by) = ((pa + 0.5) * scale - 0.5).tolist(), ((pb + 0.5) * scale - 0.5).tolist()
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = ((xs - ax) * dx + (ys - ay) * dy) / length2 if length2 > 0 else torch.zeros(h, w)
+        t = t.clamp(0, 1)
+        d2 = (xs - (ax + t * dx)) ** 2 + (ys - (ay + t * dy)) ** 2
+        out[k] = torch.exp(-d2 / (2 * s * s))
+    return out
+
+
+def pose_maps(
+    points: np.ndarray, source: tuple[int, int], size: tuple[int, int], sigma: float = 6.0
+) -> Tensor:
+    """Heatmaps and limb maps stacked: the (35, H, W) float pose condition."""
+    import torch
+
+    return torch.cat([heatmaps(points, source, size, sigma), limb_maps(points, source, size, sigma * 2 / 3)])
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance between the points present in both (pixels); NaN if none is shared."""
+    both = ~missing(a) & ~missing(b)
+    if not both.any():
+        return math.nan
+    return float(np.linalg.norm(a[both] - b[both], axis=1).mean())
