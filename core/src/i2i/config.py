@@ -243,6 +243,12 @@ def load_config(
     return Config(resolve_references(data))
 
 
+def with_new_defaults(modality: Modality, saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A config saved by an older version (a run to resume, a model file), completed with the keys
+    added since from today's defaults; every saved value is kept as it was."""
+    return resolve_references(_deep_union(defaults_for(modality), saved))
+
+
 def from_json(text: str) -> Config:
     """The config stored in a checkpoint's metadata."""
     return Config(json.loads(text))

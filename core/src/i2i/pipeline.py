@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from i2i.config import Config, defaults_for, from_json, merge, resolve_references
+from i2i.config import Config, defaults_for, from_json, merge, resolve_references, with_new_defaults
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.build import build_conditioner, build_generator
 from i2i.engine.device import select_device, select_precision
@@ -109,6 +109,7 @@ def _from_model_file(path: Path, device: torch.device) -> Pipeline:
     meta, parts = ckpt.load_model(path)
     config = from_json(meta["config"])
     modality = get_manager().get_modality(meta.get("plugin") or config["plugin"])
+    config = Config(with_new_defaults(modality, config.to_dict()))
     conditioner = build_conditioner(modality, config)
     generator = build_generator(config)
     try:

@@ -131,7 +131,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from i2i.config import Config, load_config, merge, parse_sets, read_yaml, set_override
+    from i2i.config import Config, load_config, merge, parse_sets, read_yaml, set_override, with_new_defaults
 
     run_dir = Path(args.out)
     saved = run_dir / "config.yaml"
@@ -141,6 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.plugin and plugin != args.plugin:
             raise I2IError(f"{saved}: run is for plugin {plugin!r}, not {args.plugin!r}")
         modality = get_manager().get_modality(str(plugin))
+        data = with_new_defaults(modality, data)
         for key, value in parse_sets(args.sets):
             data = merge(data, set_override(key, value), f"--set {key}")
         config = Config(data)
