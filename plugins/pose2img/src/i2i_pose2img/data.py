@@ -1,0 +1,102 @@
+"""pose2img training data in the DeepFashion In-shop pose-transfer layout (PATN, GFLA, ...):
+
+    DIR/train/NAME.jpg, DIR/test/NAME.jpg        person images
+    DIR/*annotation-{split}.csv                  name:keypoints_y:keypoints_x (COCO-18, -1 missing)
+    DIR/*pairs-{split}.csv                       from,to: source and target image of one person
+    DIR/{split}.lst                              optional list of image names
+
+(`fasion-resize-annotation-train.csv` and `fasion-resize-pairs-train.csv`, the file names the
+original release uses, match the patterns.) A sample is one pair: the source image and pose, the
+target pose, and the target image to reproduce. Poses are rendered on the fly at the working size,
+and a flip mirrors both images and both poses (left and right keypoints swapped).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from i2i.data.dataset import I2IDataset
+from i2i.data.images import image_to_tensor, read_image
+from i2i.errors import InputError
+from i2i_pose2img.keypoints import flip, pose_maps, read_deepfashion_csv
+
+
+def _one(root: Path, pattern: str) -> Path:
+    found = sorted(root.glob(pattern))
+    if not found:
+        raise InputError(root, f"no {pattern} file (DeepFashion pose-transfer layout)")
+    if len(found) > 1:
+        raise InputError(root, f"several {pattern} files: {', '.join(p.name for p in found)}")
+    return found[0]
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """`from,to` rows (a header is skipped) -> [(source name, target name)]."""
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable CSV file ({exc})") from None
+    pairs = []
+    for number, row in enumerate(rows, start=1):
+        if not row or (number == 1 and [c.strip() for c in row] == ["from", "to"]):
+            continue
+        if len(row) != 2:
+            raise InputError(path, f"line {number}: expected from,to")
+        pairs.append((row[0].strip(), row[1].strip()))
+    if not pairs:
+        raise InputError(path, "no pairs")
+    return pairs
+
+
+class PoseDataset(I2IDataset):
+    """Samples {"source", "target": (3,H,W) in [-1,1]; "source_pose", "target_pose": (35,H,W) float}."""
+
+    def __init__(self, root: Path, data: Mapping[str, Any], split: str, train: bool) -> None:
+        super().__init__(root, data, split, train)
+        if not self.root.is_dir():
+            raise InputError(
+                self.root, "no such data directory" if not self.root.exists() else "not a directory"
+            )
+        self.folder = self.root / split
+        if not self.folder.is_dir():
+            raise InputError(self.root, f"has no {split}/ image folder")
+        annotations = _one(self.root, f"*annotation-{split}.csv")
+        self.keypoints = read_deepfashion_csv(annotations)
+        self.pairs = read_pairs(_one(self.root, f"*pairs-{split}.csv"))
+        for a, b in self.pairs:
+            for name in (a, b):
+                if name not in self.keypoints:
+                    raise InputError(annotations, f"no keypoints for {name} (named in the pairs file)")
+        self.size = (int(data["width"]), int(data["height"]))
+        self.sigma = float(data["sigma"])
+        self.flip = bool(data["flip"]) and train
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _person(self, name: str, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        path = self.folder / name
+        image = read_image(path)
+        points = self.keypoints[name]
+        if mirror:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            points = flip(points, image.size[0])
+        source_size = image.size
+        if image.size != self.size:
+            image = image.resize(self.size, Image.Resampling.BICUBIC)
+        return image_to_tensor(image), pose_maps(np.asarray(points), source_size, self.size, self.sigma)
+
+    def load(self, index: int, rng: random.Random | None) -> dict[str, torch.Tensor]:
+        source, target = self.pairs[index]
+        mirror = self.flip and rng is not None and rng.random() < 0.5
+        src_image, src_pose = self._person(source, mirror)
+        tgt_image, tgt_pose = self._person(target, mirror)
+        return {"source": src_image, "source_pose": src_pose, "target": tgt_image, "target_pose": tgt_pose}
