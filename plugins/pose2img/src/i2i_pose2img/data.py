@@ -26,7 +26,7 @@ from PIL import Image
 from i2i.data.dataset import I2IDataset
 from i2i.data.images import image_to_tensor, read_image
 from i2i.errors import InputError
-from i2i_pose2img.keypoints import flip, pose_maps, read_deepfashion_csv
+from i2i_pose2img.keypoints import flip, pose_maps, read_deepfashion_csv, scale_points
 
 
 def _one(root: Path, pattern: str) -> Path:
@@ -82,7 +82,7 @@ class PoseDataset(I2IDataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _person(self, name: str, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _person(self, name: str, mirror: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         path = self.folder / name
         image = read_image(path)
         points = self.keypoints[name]
@@ -92,11 +92,19 @@ class PoseDataset(I2IDataset):
         source_size = image.size
         if image.size != self.size:
             image = image.resize(self.size, Image.Resampling.BICUBIC)
-        return image_to_tensor(image), pose_maps(np.asarray(points), source_size, self.size, self.sigma)
+        maps = pose_maps(np.asarray(points), source_size, self.size, self.sigma)
+        return image_to_tensor(image), maps, torch.from_numpy(scale_points(points, source_size, self.size))
 
     def load(self, index: int, rng: random.Random | None) -> dict[str, torch.Tensor]:
         source, target = self.pairs[index]
         mirror = self.flip and rng is not None and rng.random() < 0.5
-        src_image, src_pose = self._person(source, mirror)
-        tgt_image, tgt_pose = self._person(target, mirror)
-        return {"source": src_image, "source_pose": src_pose, "target": tgt_image, "target_pose": tgt_pose}
+        src_image, src_pose, src_points = self._person(source, mirror)
+        tgt_image, tgt_pose, tgt_points = self._person(target, mirror)
+        return {
+            "source": src_image,
+            "source_pose": src_pose,
+            "source_points": src_points,
+            "target": tgt_image,
+            "target_pose": tgt_pose,
+            "target_points": tgt_points,
+        }

@@ -155,6 +155,14 @@ def read_deepfashion_csv(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+def scale_points(points: np.ndarray, source: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Pixel keypoints of an image of `source` (w, h) -> those of the image resized to `size`."""
+    scale = np.array([size[0] / source[0], size[1] / source[1]], np.float32)
+    out = ((points + 0.5) * scale - 0.5).astype(np.float32)
+    out[missing(points)] = MISSING
+    return out
+
+
 def flip(points: np.ndarray, width: int) -> np.ndarray:
     """Keypoints of the horizontally flipped image: x mirrored, left and right swapped."""
     out = points.copy()

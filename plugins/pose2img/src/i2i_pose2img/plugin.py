@@ -1,0 +1,38 @@
+"""Entry point of the pose2img plugin: pose keypoints + a person image -> that person in the pose.
+
+Imports no torch: everything is named by import strings and loaded only when used.
+"""
+
+from __future__ import annotations
+
+from i2i import InputSpec, Modality, hookimpl
+
+PACKAGE = "i2i_pose2img"
+
+MODALITY = Modality(
+    name="pose2img",
+    summary="pose keypoints + a person image -> that person in the new pose (warp + refine)",
+    inputs=[
+        InputSpec("source", kind="image", help="photo of the person (or garment on a person) to re-pose"),
+        InputSpec(
+            "pose", kind="keypoints", help="target pose: OpenPose (BODY_25/COCO-18) or COCO keypoint JSON"
+        ),
+        InputSpec(
+            "source_pose", kind="keypoints", required=False, help="the source person's own keypoints (JSON)"
+        ),
+    ],
+    config=f"{PACKAGE}:configs/default.yaml",
+    conditioner=f"{PACKAGE}.conditioner:PoseConditioner",
+    dataset=f"{PACKAGE}.data:PoseDataset",
+    demo_data=f"{PACKAGE}.demo:write_people",
+)
+
+
+@hookimpl
+def register_modalities(register):
+    register(MODALITY)
+
+
+@hookimpl
+def register_networks(register):
+    register("pose_patchgan", f"{PACKAGE}.nets:pose_discriminators", kind="discriminator")
