@@ -265,3 +265,20 @@ def test_vgg_loss_reads_local_torchvision_weights_or_says_how_to_get_them(demo_d
     target.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="not usable VGG19 weights"):
         load_vgg_loss()
+
+
+def test_a_torn_sample_image_does_not_break_the_report(tmp_path):
+    """A kill during a sample write (before samples were written atomically) left a truncated PNG,
+    and the resumed run then crashed rebuilding report.html (seen once in CI-like runs)."""
+    from PIL import Image
+
+    from i2i.engine.report import RunLog
+
+    log = RunLog(tmp_path, tensorboard=False)
+    log.sample(1, Image.new("RGB", (8, 8), "red"))
+    good = (tmp_path / "samples" / "step-00000001.png").read_bytes()
+    (tmp_path / "samples" / "step-00000002.png").write_bytes(good[: len(good) // 2])
+    log.scalars(2, {"g_l1": 0.5})
+    html = log.write_report("t", "a: 1").read_text()
+    assert html.count("<figure>") == 1 and "step 1" in html
+    assert not list((tmp_path / "samples").glob(".*tmp"))  # no temporary files left behind

@@ -77,7 +77,9 @@ class RunLog:
 
     def sample(self, step: int, grid: Image.Image) -> Path:
         path = self.samples_dir / f"step-{step:08d}.png"
-        grid.save(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        grid.save(tmp, format="PNG")
+        os.replace(tmp, path)  # an interrupt mid-save must not leave a torn PNG for the report
         if self.writer is not None:
             import numpy as np
 
@@ -102,8 +104,11 @@ class RunLog:
         curves = "".join(svg_curve(k, v) for k, v in sorted(self.history().items()))
         samples = []
         for path in sorted(self.samples_dir.glob("step-*.png"))[-12:][::-1]:
-            with Image.open(path) as img:
-                uri = _png_data_uri(img.convert("RGB"))
+            try:
+                with Image.open(path) as img:
+                    uri = _png_data_uri(img.convert("RGB"))
+            except (OSError, ValueError):  # torn by a kill (SIGKILL, power loss): leave it out
+                continue
             step = int(path.stem.split("-")[1])
             samples.append(f'<figure><img src="{uri}"><figcaption>step {step}</figcaption></figure>')
         doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
