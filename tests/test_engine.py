@@ -282,3 +282,26 @@ def test_a_torn_sample_image_does_not_break_the_report(tmp_path):
     html = log.write_report("t", "a: 1").read_text()
     assert html.count("<figure>") == 1 and "step 1" in html
     assert not list((tmp_path / "samples").glob(".*tmp"))  # no temporary files left behind
+
+
+def test_model_fp16_halves_the_model_file_and_loads_into_float32(demo_data, tmp_path):
+    from safetensors import safe_open
+
+    from i2i.pipeline import load_pipeline
+
+    trainer = _trainer(demo_data, tmp_path / "run", "train.steps=1", "train.model_fp16=true")
+    trainer.fit()
+    full = tmp_path / "full.safetensors"
+    ckpt.save_model(
+        full, trainer.config.to_json(), {"generator": trainer.export_generator()}, {"plugin": "img2img"}
+    )
+    half = tmp_path / "run" / "model.safetensors"
+    with safe_open(str(half), "pt") as f:
+        names = f.keys()
+        tensors = [f.get_tensor(k) for k in names]
+    assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float16}
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    pipe = load_pipeline(half)
+    assert next(pipe.generator.parameters()).dtype == torch.float32
+    x = {"input": torch.rand(1, 3, 32, 32) * 2 - 1}
+    assert torch.allclose(pipe.generate(x, seed=0), load_pipeline(full).generate(x, seed=0), atol=2e-2)

@@ -118,11 +118,18 @@ def save_model(
     config_json: str,
     modules: Mapping[str, torch.nn.Module],
     extra: Mapping[str, str] | None = None,
+    half: bool = False,
 ) -> None:
-    """Write the inference model: each module's state dict under its name prefix."""
+    """Write the inference model: each module's state dict under its name prefix.
+
+    `half` stores floating-point tensors as float16: half the file for shipped models, and loading
+    is unchanged (load_state_dict copies into the float32 modules). Run states are never halved.
+    """
     from i2i import __version__
 
     tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     meta = {"format": MODEL_FORMAT, "config": config_json, "i2i_version": __version__, **(extra or {})}
     atomic_save_tensors(Path(path), tensors, meta)
 

@@ -367,9 +367,8 @@ class Trainer:
 
     def save_model(self, path: Path) -> None:
         modules = {"generator": self.export_generator(), "conditioner": self.conditioner}
-        ckpt.save_model(
-            path, self.config.to_json(), modules, {"plugin": self.modality.name, "step": str(self.step)}
-        )
+        extra = {"plugin": self.modality.name, "step": str(self.step)}
+        ckpt.save_model(path, self.config.to_json(), modules, extra, half=self.config.train.model_fp16)
 
     # ---- samples ----------------------------------------------------------------------------------
     @torch.no_grad()
