@@ -12,9 +12,6 @@ from i2i_img2img.evaluate import evaluate
 
 LEARN = [
     "train.batch_size=4",
-    "train.tensorboard=false",
-    "train.sample_every=1000",
-    "train.checkpoint_every=1000",
     "data.load_size=36",
     "data.crop_size=32",
     "model.generator.num_downs=5",
@@ -26,14 +23,24 @@ LEARN = [
 ]
 
 
+QUIET = ["train.tensorboard=false", "train.sample_every=1000", "train.checkpoint_every=1000"]
+
+
+def _train(plugin: str, data, root, sets: list[str]):
+    """Seeded run of `plugin` on `data` with QUIET + `sets`: saves root/untrained.safetensors before
+    training and the trained model in root/run; returns the resolved config."""
+    torch.manual_seed(0)
+    modality = get_modality(plugin)
+    cfg = load_config(modality, sets=[*QUIET, *sets])
+    trainer = Trainer(cfg, modality, data, root / "run", progress=False)
+    trainer.save_model(root / "untrained.safetensors")
+    trainer.fit()
+    return cfg
+
+
 def test_img2img_learns_labels_to_facades(demo_data, tmp_path):
     """Held-out L1 (test split, never trained on) drops by at least 30% within 120 steps."""
-    torch.manual_seed(0)
-    modality = get_modality("img2img")
-    cfg = load_config(modality, sets=[*LEARN, "train.steps=120"])
-    trainer = Trainer(cfg, modality, demo_data, tmp_path / "run", progress=False)
-    trainer.save_model(tmp_path / "untrained.safetensors")
-    trainer.fit()
+    _train("img2img", demo_data, tmp_path, [*LEARN, "train.steps=120"])
     before = evaluate(load_pipeline(tmp_path / "untrained.safetensors"), demo_data, split="test")
     after = evaluate(load_pipeline(tmp_path / "run"), demo_data, split="test")
     assert after["images"] >= 2
@@ -48,16 +55,11 @@ def test_text2img_colour_conditioning_becomes_correct(tmp_path):
     from i2i_text2img.data import CaptionDataset
     from i2i_text2img.demo import write_birds
 
-    torch.manual_seed(0)
     birds = tmp_path / "birds"
     write_birds(birds, n=144, seed=0, size=32)
-    modality = get_modality("text2img")
     sets = [
         "train.steps=300",
         "train.batch_size=16",
-        "train.tensorboard=false",
-        "train.sample_every=1000",
-        "train.checkpoint_every=1000",
         "ema.decay=0",
         "data.image_size=16",
         "model.generator.image_size=16",
@@ -66,8 +68,7 @@ def test_text2img_colour_conditioning_becomes_correct(tmp_path):
         "model.discriminator.image_size=16",
         "model.discriminator.ndf=16",
     ]
-    cfg = load_config(modality, sets=sets)
-    Trainer(cfg, modality, birds, tmp_path / "run", progress=False).fit()
+    cfg = _train("text2img", birds, tmp_path, sets)
     test = CaptionDataset(birds, cfg.data, "test", False)
     prompts = [f"a {a['body']} bird with a {a['beak_length']} beak" for a in test.attributes()]
     centre = torch.stack([test[i]["target"] for i in range(len(test))])[:, :, 5:11, 5:11].mean((2, 3))
@@ -89,16 +90,11 @@ def test_seg2img_classes_get_their_colours_on_held_out_maps(tmp_path):
     from i2i_seg2img.demo import write_scenes
     from i2i_seg2img.evaluate import _class_means
 
-    torch.manual_seed(0)
     scenes = tmp_path / "scenes"
     write_scenes(scenes, n=48, seed=0, size=32)
-    modality = get_modality("seg2img")
     sets = [
         "train.steps=150",
         "train.batch_size=8",
-        "train.tensorboard=false",
-        "train.sample_every=1000",
-        "train.checkpoint_every=1000",
         "data.load_size=32",
         "data.crop_size=32",
         "model.generator.levels=3",
@@ -112,10 +108,7 @@ def test_seg2img_classes_get_their_colours_on_held_out_maps(tmp_path):
         "optim.lr_g=0.0005",
         "optim.decay_from=1.0",
     ]
-    cfg = load_config(modality, sets=sets)
-    trainer = Trainer(cfg, modality, scenes, tmp_path / "run", progress=False)
-    trainer.save_model(tmp_path / "untrained.safetensors")
-    trainer.fit()
+    cfg = _train("seg2img", scenes, tmp_path, sets)
     test = SegDataset(scenes, cfg.data, "test", False)
     items = [test[i] for i in range(len(test))]
     labels = torch.stack([it["labels"] for it in items])
@@ -137,16 +130,11 @@ def test_pose2img_learns_to_repose_held_out_people(tmp_path):
     from i2i_pose2img.data import PoseDataset
     from i2i_pose2img.demo import write_people
 
-    torch.manual_seed(0)
     people = tmp_path / "people"
     write_people(people, n=10, seed=0, size=32)
-    modality = get_modality("pose2img")
     sets = [
         "train.steps=150",
         "train.batch_size=8",
-        "train.tensorboard=false",
-        "train.sample_every=1000",
-        "train.checkpoint_every=1000",
         "data.width=32",
         "data.height=32",
         "model.generator.num_downs=5",
@@ -156,10 +144,7 @@ def test_pose2img_learns_to_repose_held_out_people(tmp_path):
         "optim.lr_g=0.001",
         "optim.decay_from=1.0",
     ]
-    cfg = load_config(modality, sets=sets)
-    trainer = Trainer(cfg, modality, people, tmp_path / "run", progress=False)
-    trainer.save_model(tmp_path / "untrained.safetensors")
-    trainer.fit()
+    cfg = _train("pose2img", people, tmp_path, sets)
     test = PoseDataset(people, cfg.data, "test", False)
     items = [test[i] for i in range(len(test))]
     batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
