@@ -28,17 +28,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from i2i.errors import I2IError
+from i2i_pose2img.keypoints import KEYPOINTS
 
-KEYPOINTS = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-             "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear",
-             "l_ear")  # fmt: skip
 (NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST, R_HIP, R_KNEE, R_ANKLE,
  L_HIP, L_KNEE, L_ANKLE, R_EYE, L_EYE, R_EAR, L_EAR) = range(len(KEYPOINTS))  # fmt: skip
-# The OpenPose limbs, for drawing pose maps: (from, to) keypoint indices.
-SKELETON = ((NECK, R_SHOULDER), (R_SHOULDER, R_ELBOW), (R_ELBOW, R_WRIST), (NECK, L_SHOULDER),
-            (L_SHOULDER, L_ELBOW), (L_ELBOW, L_WRIST), (NECK, R_HIP), (R_HIP, R_KNEE), (R_KNEE, R_ANKLE),
-            (NECK, L_HIP), (L_HIP, L_KNEE), (L_KNEE, L_ANKLE), (NECK, NOSE), (NOSE, R_EYE),
-            (R_EYE, R_EAR), (NOSE, L_EYE), (L_EYE, L_EAR))  # fmt: skip
 POSES = ("stand", "walk", "arms_up", "arms_out", "wave", "hips", "side_step", "knee_up")
 POSES_PER_IDENTITY = 6
 PATTERNS = ("plain", "stripes", "dots")
