@@ -197,6 +197,9 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
     return tensor.float().div_(127.5).sub_(1.0).contiguous()
 
 
+INDEX_MODES = frozenset({"L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"})  # value = id, not colour
+
+
 def label_to_tensor(img: Image.Image) -> torch.Tensor:
     """A label map as stored -> int64 (1,H,W) of ids, or (3,H,W) of 0-255 colours for colour maps.
 
@@ -204,7 +207,7 @@ def label_to_tensor(img: Image.Image) -> torch.Tensor:
     class (CMP facades, Pascal VOC), an id above 255 is an id. Anything else is read as RGB colours
     (alpha dropped), to be matched against the class colours by the plugin.
     """
-    if img.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"):
+    if img.mode in INDEX_MODES:
         array = np.array(img, dtype=np.int64)
         return torch.from_numpy(array).unsqueeze(0)
     rgb = (

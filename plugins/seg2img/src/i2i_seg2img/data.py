@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
-from i2i.data.images import image_to_tensor, label_to_tensor, list_images, read_image
+from i2i.data.images import INDEX_MODES, image_to_tensor, label_to_tensor, list_images, read_image
 from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
 from i2i_seg2img.labels import read_classes, to_ids
@@ -105,4 +105,4 @@ class SegDataset(I2IDataset):
 
 
 def _index_image(img: Image.Image) -> Image.Image:
-    return img if img.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N") else img.convert("L")
+    return img if img.mode in INDEX_MODES else img.convert("L")
