@@ -74,7 +74,10 @@ class SegConditioner(Conditioner):
         vector = None
         if self.encoder is not None:
             if self.training and "target" in batch:
-                vector = reparameterize(*self.encoder(batch["target"]))
+                mu, logvar = self.encoder(batch["target"])
+                # kept for extra_generator_loss on the same batch: the KL needs no second encoder pass
+                self.__dict__["_posterior"] = (batch["target"], mu, logvar)
+                vector = reparameterize(mu, logvar)
             elif "style" in batch:
                 vector = self.encoder(batch["style"])[0]
         return Condition(maps=maps, vector=vector)
@@ -84,7 +87,11 @@ class SegConditioner(Conditioner):
     ) -> dict[str, Tensor]:
         if self.encoder is None or not self.training or "target" not in batch or self.kl_weight <= 0:
             return {}
-        mu, logvar = self.encoder(batch["target"])
+        kept = self.__dict__.pop("_posterior", None)
+        if kept is not None and kept[0] is batch["target"]:
+            mu, logvar = kept[1], kept[2]
+        else:
+            mu, logvar = self.encoder(batch["target"])
         return {"kl": self.kl_weight * kl_to_standard_normal(mu.float(), logvar.float())}
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
