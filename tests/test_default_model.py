@@ -14,9 +14,9 @@ from PIL import Image
 
 from i2i.data.images import image_to_tensor
 from i2i.engine.checkpoint import read_metadata
+from i2i.metrics.paired import image_scores
 from i2i.modality import resolve_resource
 from i2i.pipeline import load_pipeline
-from i2i_img2img.evaluate import image_scores
 from i2i_img2img.photos import TEST, TRAIN, load_photo
 
 BIN = Path(sys.executable).parent

@@ -21,7 +21,10 @@ class InputSpec:
     """One raw input of a modality at inference time (a command-line option of `i2i-run`).
 
     `kind` tells the core how to read it: "image" inputs accept an image file, a directory of
-    images (batch) or, when `video` is true, a video file (video in -> video out).
+    images (batch) or, when `video` is true, a video file (video in -> video out). Other kinds
+    reach the conditioner as the path given; with `video` true, a video file given there is decoded
+    and its frames (3,H,W in [-1, 1]) reach `prepare` one by one (a pose or landmark video driving
+    a still image), again video in -> video out.
     """
 
     name: str

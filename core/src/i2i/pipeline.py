@@ -195,7 +195,8 @@ VIDEO_FRAME = "video_frame"  # set in prepare()'s inputs for frames decoded from
 
 
 def frame_input(kind: str, frame: Tensor) -> Tensor:
-    """A decoded video frame (3,H,W in [-1, 1]) as `read_input` would give it for `kind`."""
+    """A decoded video frame (3,H,W in [-1, 1]) as `read_input` would give it for `kind`; inputs of
+    other kinds (a pose or landmark video) get the frame itself, to extract from."""
     return frame.add(1).mul(127.5).round().long() if kind == "labels" else frame
 
 
@@ -226,10 +227,11 @@ def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | No
     chosen: tuple[InputSpec | None, str] = (None, "single")
     for spec in modality.inputs:
         value = raw.get(spec.name)
-        if spec.kind not in SPATIAL_KINDS or value is None or spec.multiple:
+        if value is None or spec.multiple or not (spec.kind in SPATIAL_KINDS or spec.video):
             continue
         p = Path(value)
-        mode = "dir" if p.is_dir() else "video" if spec.video and is_video(p) else "single"
+        spatial = spec.kind in SPATIAL_KINDS
+        mode = "dir" if spatial and p.is_dir() else "video" if spec.video and is_video(p) else "single"
         if mode != "single":
             if chosen[1] != "single":
                 raise I2IError(f"only one of the inputs may be a directory or a video ({spec.option} is too)")

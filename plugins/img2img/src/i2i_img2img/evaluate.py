@@ -7,29 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.metrics import structural_similarity
 
 from i2i.errors import InputError
+from i2i.metrics.paired import image_scores, mean_scores
 from i2i.modality import resolve_object
-
-
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-
-def image_scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Scores of one (3,H,W) prediction in [-1,1] against its target, on 8-bit images as published."""
-    a, b = _to_uint8(pred), _to_uint8(target)
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    mse = float((diff**2).mean())
-    return {
-        "l1": float(np.abs(diff).mean() / 255.0),
-        "psnr": float(10 * np.log10(255.0**2 / max(mse, 1e-10))),
-        "ssim": float(structural_similarity(a, b, channel_axis=2, data_range=255)),
-    }
 
 
 def _baseline(inp: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor | None:
@@ -38,10 +21,6 @@ def _baseline(inp: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tenso
     if inp.shape == target.shape:
         return inp
     return None
-
-
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: round(float(np.mean([r[k] for r in rows])), 5) for k in rows[0]} if rows else {}
 
 
 def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = None) -> dict[str, Any]:
@@ -65,12 +44,12 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
         "split": split,
         "images": n,
         "task": config.data.task,
-        "model": _mean(model_rows),
+        "model": mean_scores(model_rows),
         "metric_notes": "l1 on [0,1]; psnr in dB and ssim on 8-bit RGB; means over images",
     }
     if base_rows:
         result["baseline"] = {
             "name": "bicubic" if config.data.task == "sr" else "identity",
-            **_mean(base_rows),
+            **mean_scores(base_rows),
         }
     return result

@@ -163,6 +163,18 @@ def scale_points(points: np.ndarray, source: tuple[int, int], size: tuple[int, i
     return out
 
 
+def fit_points(points: np.ndarray, frame: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Keypoints found in a `frame` (w, h) photo or video -> those of a `size` (w, h) image that
+    shows the frame scaled to its height and centred: a pose from a landscape video keeps its body
+    proportions on a portrait source instead of being squeezed sideways."""
+    s = size[1] / frame[1]
+    out = ((points + 0.5) * s - 0.5 + np.array([(size[0] - frame[0] * s) / 2, 0], np.float32)).astype(
+        np.float32
+    )
+    out[missing(points)] = MISSING
+    return out
+
+
 def flip(points: np.ndarray, width: int) -> np.ndarray:
     """Keypoints of the horizontally flipped image: x mirrored, left and right swapped."""
     out = points.copy()

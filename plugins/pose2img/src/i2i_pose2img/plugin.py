@@ -15,16 +15,24 @@ MODALITY = Modality(
     inputs=[
         InputSpec("source", kind="image", help="photo of the person (or garment on a person) to re-pose"),
         InputSpec(
-            "pose", kind="keypoints", help="target pose: OpenPose (BODY_25/COCO-18) or COCO keypoint JSON"
+            "pose",
+            kind="keypoints",
+            video=True,
+            help="target pose: OpenPose (BODY_25/COCO-18) or COCO keypoint JSON, or a photo or video "
+            "to extract it from (the mediapipe extra); a video gives a video",
         ),
         InputSpec(
-            "source_pose", kind="keypoints", required=False, help="the source person's own keypoints (JSON)"
+            "source_pose",
+            kind="keypoints",
+            required=False,
+            help="the source person's own keypoints (JSON); extracted from --source if left out",
         ),
     ],
     config=f"{PACKAGE}:configs/default.yaml",
     conditioner=f"{PACKAGE}.conditioner:PoseConditioner",
     dataset=f"{PACKAGE}.data:PoseDataset",
     demo_data=f"{PACKAGE}.demo:write_people",
+    evaluator=f"{PACKAGE}.evaluate:evaluate",
 )
 
 

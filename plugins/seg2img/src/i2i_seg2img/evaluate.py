@@ -18,50 +18,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from i2i.errors import InputError
+from i2i.metrics.fcn import ProxyFCN
 
 SAMPLES_FOR_DIVERSITY = 4
 SEGMENTER_STEPS = 400
 
 
-class Segmenter(nn.Module):
-    """A small encoder-decoder: 3 stride-2 stages, then upsampling back with skips."""
+class Segmenter(ProxyFCN):
+    """Per-pixel class logits from a photo."""
 
     def __init__(self, num_classes: int, width: int = 32) -> None:
-        super().__init__()
-
-        def stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                nn.Conv2d(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(),
-            )  # fmt: skip
-
-        self.s0 = stage(3, width, 1)
-        self.s1 = stage(width, width * 2, 2)
-        self.s2 = stage(width * 2, width * 4, 2)
-        self.s3 = stage(width * 4, width * 4, 2)
-        self.u2 = stage(width * 8, width * 2, 1)
-        self.u1 = stage(width * 4, width, 1)
-        self.u0 = stage(width * 2, width, 1)
-        self.head = nn.Conv2d(width, num_classes, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        f0 = self.s0(x)
-        f1 = self.s1(f0)
-        f2 = self.s2(f1)
-        f3 = self.s3(f2)
-
-        def up(a: Tensor, skip: Tensor) -> Tensor:
-            return torch.cat(
-                [F.interpolate(a, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1
-            )
-
-        x = self.u2(up(f3, f2))
-        x = self.u1(up(x, f1))
-        x = self.u0(up(x, f0))
-        return self.head(x)
+        super().__init__(num_classes, width)
 
 
 def _stack(dataset: Any, n: int) -> dict[str, Tensor]:
