@@ -213,11 +213,18 @@ def _prepare(
         raise
 
 
-def _file_input(modality: Modality, raw: Mapping[str, Any]) -> InputSpec | None:
-    """The first single-file spatial input given: the file a single-mode problem is about."""
-    return next(
-        (s for s in modality.inputs if s.kind in SPATIAL_KINDS and not s.multiple and s.name in raw), None
-    )
+def _file_input(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | None, str | Path | None]:
+    """The first spatial input given as one file (a repeatable one given once counts): the file a
+    single-mode problem reported against its option is about."""
+    for spec in modality.inputs:
+        value = raw.get(spec.name)
+        if spec.kind not in SPATIAL_KINDS or value is None:
+            continue
+        if not spec.multiple:
+            return spec, value
+        if len(value) == 1:
+            return spec, value[0]
+    return None, None
 
 
 def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | None, str]:
@@ -281,8 +288,7 @@ def run_files(
     static = _read_static(pipe.modality, raw, spec.name if spec else None)
     if mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
-        file_spec = _file_input(pipe.modality, raw)
-        source = raw[file_spec.name] if file_spec else None
+        file_spec, source = _file_input(pipe.modality, raw)
         samples = [_prepare(pipe, s, file_spec, source) for s in pipe.conditioner.samples(static)]
         rows = []
         for start in range(0, len(samples), batch_size):

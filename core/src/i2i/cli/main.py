@@ -233,7 +233,7 @@ def run_command(argv: list[str]) -> int:
     if args.truncation is not None and not args.truncation > 0:
         raise UsageError("i2i-run: --truncation must be > 0")
     for spec in modality.inputs:
-        if spec.kind == "image" and spec.name in raw:
+        if spec.kind != "text" and spec.name in raw:  # every file input exists before any work
             for value in raw[spec.name] if spec.multiple else [raw[spec.name]]:
                 if not Path(value).exists():
                     raise I2IError(f"{value}: no such file or directory")

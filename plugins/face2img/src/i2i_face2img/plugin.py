@@ -1,0 +1,58 @@
+"""Entry point of the face2img plugin: facial landmarks + a source portrait -> talking head.
+
+Imports no torch: everything is named by import strings and loaded only when used.
+"""
+
+from __future__ import annotations
+
+from i2i import InputSpec, Modality, hookimpl
+
+PACKAGE = "i2i_face2img"
+
+MODALITY = Modality(
+    name="face2img",
+    summary="facial landmarks + portrait(s) -> that person with the driving face's expression and pose",
+    inputs=[
+        InputSpec(
+            "portrait",
+            kind="image",
+            multiple=True,
+            help="square photo of the face to animate (repeat: few-shot)",
+        ),
+        InputSpec(
+            "driving",
+            kind="landmarks",
+            video=True,
+            help="68-point landmark JSON, or a photo or video of a face to take them from (video gives video)",
+        ),
+        InputSpec(
+            "portrait_landmarks",
+            kind="landmarks",
+            multiple=True,
+            required=False,
+            help="the portraits' own landmarks (JSON, one per portrait); detected if left out",
+        ),
+        InputSpec(
+            "landmarks",
+            kind="text",
+            required=False,
+            help="landmark detector: auto (default), dlib, face-alignment",
+        ),
+    ],
+    config=f"{PACKAGE}:configs/default.yaml",
+    conditioner=f"{PACKAGE}.conditioner:FaceConditioner",
+    dataset=f"{PACKAGE}.data:FaceClips",
+    demo_data=f"{PACKAGE}.demo:write_faces",
+    evaluator=f"{PACKAGE}.evaluate:evaluate",
+)
+
+
+@hookimpl
+def register_modalities(register):
+    register(MODALITY)
+
+
+@hookimpl
+def register_networks(register):
+    register("talking_head", f"{PACKAGE}.nets:talking_head", kind="generator")
+    register("projection_patchgan", f"{PACKAGE}.nets:projection_patchgan", kind="discriminator")
