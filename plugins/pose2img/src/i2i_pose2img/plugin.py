@@ -33,6 +33,7 @@ MODALITY = Modality(
     dataset=f"{PACKAGE}.data:PoseDataset",
     demo_data=f"{PACKAGE}.demo:write_people",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
+    default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
 )
 
 
