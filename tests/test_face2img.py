@@ -160,3 +160,33 @@ def test_eval_reports_reenactment_identity_expression_and_flicker(trained, faces
     real = result["real_portrait_video"]
     assert real["warp_only"]["landmark_nme"] < 0.5 * real["portrait_copy"]["landmark_nme"], real
     assert real["portrait_copy"]["flicker"] == 0 and real["model"]["identity_distance"] >= 0
+
+
+def test_clips_as_videos_or_frame_folders_get_a_landmark_cache_on_first_use(astronaut, tmp_path):
+    """Real-face clips without landmarks: dlib finds them once, the cache is written beside each
+    clip and read back the next time (no second detection)."""
+    from i2i.config import load_config
+    from i2i.data.video import VideoWriter
+    from i2i.plugins import get_modality
+    from i2i_face2img.data import FaceClips
+    from i2i_face2img.landmarks import read_landmark_frames
+
+    photo = Image.open(astronaut / "portrait.png")
+    turned = [photo.rotate(a, resample=Image.Resampling.BICUBIC) for a in (0, 5, 10)]
+    folder = tmp_path / "train" / "frames_clip"
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(turned):
+        frame.save(folder / f"{i:04d}.png")
+    clip = torch.stack([torch.from_numpy(np.array(f)).permute(2, 0, 1).float() / 127.5 - 1 for f in turned])
+    with VideoWriter(tmp_path / "train" / "video_clip.mp4", fps=5) as writer:
+        writer.write(clip)
+    cfg = load_config(get_modality("face2img"), sets=["data.size=32", "data.landmarks=dlib"]).data
+    data = FaceClips(tmp_path, cfg, "train", True)
+    assert len(data.clips) == 2 and len(data) == 6
+    for cache in (folder / "landmarks.json", tmp_path / "train" / "video_clip.landmarks.json"):
+        frames = read_landmark_frames(cache)
+        assert len(frames) == 3 and all(p is not None for p in frames.values())
+    sample = data[(0, 1)]
+    assert sample["portrait"].shape == (3, 32, 32) and sample["driving_points"].shape == (68, 2)
+    (folder / "0000.png").write_bytes(b"")  # detection would now fail: the cache is what is read
+    assert len(FaceClips(tmp_path, cfg, "train", True)) == 6
