@@ -117,6 +117,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- i2i export ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from i2i.export import export_onnx
+
+    result = export_onnx(args.checkpoint, args.out, plugin=args.plugin, data=args.data, fmt=args.format)
+    inputs = ", ".join(f"{k} {tuple(v)}" for k, v in result.inputs.items())
+    print(f"wrote {result.model} and {result.meta} in {result.seconds:.1f} s")
+    print(f"inputs: {inputs}; output: image {tuple(result.output)}; height/width: {result.spatial}")
+    print(f"max abs difference to PyTorch: {result.max_abs_diff:.2g}")
+    if result.text_encoder is not None:
+        tokenizer = f" and its tokenizer {result.tokenizer}" if result.tokenizer else ""
+        print(
+            f"text encoder: {result.text_encoder}{tokenizer} (max abs difference {result.text_encoder_diff:.2g})"
+        )
+    return 0
+
+
 # ---- i2i-train ------------------------------------------------------------------------------------
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", help="modality to train (read from the run directory on --resume)")
@@ -302,6 +319,15 @@ def i2i_command(argv: list[str]) -> int:
     )
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(fn=cmd_eval)
+    xp = sub.add_parser("export", help="write a model's generator as ONNX, with a JSON of its inputs")
+    xp.add_argument(
+        "--checkpoint", required=True, help="model file, run directory or plugin name (shipped model)"
+    )
+    xp.add_argument("--plugin", help="plugin of a foreign checkpoint")
+    xp.add_argument("--format", default="onnx", help="onnx (the only format)")
+    xp.add_argument("--out", required=True, help="the .onnx file to write (its .json is written beside it)")
+    xp.add_argument("--data", help="data directory to take the example input from (default: the demo data)")
+    xp.set_defaults(fn=cmd_export)
     args = p.parse_args(argv)
     if args.command != "plugins":
         report_failures()
