@@ -47,7 +47,7 @@ class InputSpec:
 class Modality:
     """A condition type. The engine trains and runs any modality the same way.
 
-    conditioner, dataset, demo_data, evaluator and importers are import strings; config and
+    conditioner, dataset, demo_data, evaluator, adapt and importers are import strings; config and
     default_checkpoint are package resources written "package:relative/path".
     presets maps a short name (given to `--config NAME`) to a package resource YAML.
     """
@@ -63,6 +63,7 @@ class Modality:
     presets: Mapping[str, str] = field(default_factory=dict)
     importers: Sequence[str] = ()
     evaluator: str | None = None
+    adapt: str | None = None
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:

@@ -286,6 +286,8 @@ def run_files(
     out = Path(out)
     spec, mode = _primary(pipe.modality, raw)
     static = _read_static(pipe.modality, raw, spec.name if spec else None)
+    if pipe.modality.adapt:
+        resolve_object(pipe.modality.adapt)(pipe, static)
     if mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
         file_spec, source = _file_input(pipe.modality, raw)

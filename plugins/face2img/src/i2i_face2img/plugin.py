@@ -38,12 +38,19 @@ MODALITY = Modality(
             required=False,
             help="landmark detector: auto (default), dlib, face-alignment",
         ),
+        InputSpec(
+            "finetune_steps",
+            kind="text",
+            required=False,
+            help="fine-tune on the portraits for this many steps first (few-shot; e.g. 50)",
+        ),
     ],
     config=f"{PACKAGE}:configs/default.yaml",
     conditioner=f"{PACKAGE}.conditioner:FaceConditioner",
     dataset=f"{PACKAGE}.data:FaceClips",
     demo_data=f"{PACKAGE}.demo:write_faces",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
+    adapt=f"{PACKAGE}.finetune:adapt",
 )
 
 
