@@ -94,6 +94,34 @@ def test_resume_continues_bit_identically(demo_data, tmp_path):
     assert a["opt_g"]["state"][0]["step"] == b["opt_g"]["state"][0]["step"]
 
 
+def _flip_a_data_byte(path):
+    """A bit flip inside the tensor data: the file still parses, only the digest can tell."""
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_a_corrupted_state_is_detected_and_resume_falls_back_to_the_one_before(demo_data, tmp_path, caplog):
+    straight = _trainer(demo_data, tmp_path / "a", "train.steps=6")
+    straight.fit()
+    run = tmp_path / "b"
+    _trainer(demo_data, run, "train.steps=6", "train.keep_last=2").fit()
+    newest = ckpt.list_states(run)[-1]
+    assert newest.name == "state-00000006.safetensors"
+    _flip_a_data_byte(newest)
+    with pytest.raises(InputError, match="checksum mismatch"):
+        ckpt.load_state(newest)
+    resumed = _trainer(demo_data, run, "train.steps=6", "train.keep_last=2")
+    with caplog.at_level("WARNING", logger="i2i.train"):
+        assert resumed.resume()
+    assert resumed.step == 3
+    assert "state-00000006.safetensors" in caplog.text and "checksum mismatch" in caplog.text
+    resumed.fit(resume=True)
+    a, b = straight.state(), resumed.state()
+    for key, value in a["generator"].items():
+        assert torch.equal(value, b["generator"][key]), key
+
+
 def test_run_directory_contents(demo_data, tmp_path):
     run = tmp_path / "run"
     _trainer(demo_data, run, "train.steps=3", "train.keep_last=1", "train.checkpoint_every=1").fit()

@@ -145,9 +145,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train with N processes on this node (torchrun + DDP: one per GPU, or gloo on CPU)",
+    )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     from i2i.config import Config, load_config, merge, parse_sets, read_yaml, set_override, with_new_defaults
 
     run_dir = Path(args.out)
@@ -176,12 +183,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.exists():
         raise I2IError(f"{data}: data directory does not exist")
+    if args.nproc is not None:
+        return _launch_torchrun(args.nproc, argv)
+    from i2i.engine import distributed
     from i2i.engine.trainer import Trainer
 
     trainer = Trainer(config, modality, data, run_dir, progress=not args.quiet)
-    model = trainer.fit(resume=args.resume)
-    print(f"model: {model}\nreport: {run_dir / 'report.html'}")
+    try:
+        model = trainer.fit(resume=args.resume)
+    finally:
+        distributed.shutdown()
+    if trainer.world.main:
+        print(f"model: {model}\nreport: {run_dir / 'report.html'}")
     return 0
+
+
+def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """`i2i-train --nproc N ...` = `torchrun --standalone --nproc_per_node N -m i2i.cli.train ...`,
+    after the arguments have been checked here (a bad one is one line, not N tracebacks)."""
+    import subprocess
+
+    if nproc < 1:
+        raise UsageError("i2i-train: --nproc must be at least 1")
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return subprocess.call([*cmd, "-m", "i2i.cli.train", *rest])
 
 
 # ---- i2i-run -------------------------------------------------------------------------------------
@@ -275,7 +308,7 @@ def train_command(argv: list[str]) -> int:
     add_train_arguments(p)
     args = p.parse_args(argv)
     report_failures()
-    return cmd_train(args)
+    return cmd_train(args, argv)
 
 
 # ---- i2i -------------------------------------------------------------------------------------

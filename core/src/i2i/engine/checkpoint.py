@@ -4,11 +4,14 @@ Model file: the (EMA) generator and conditioner weights plus the resolved config
 `i2i-run --checkpoint F` to rebuild the model. Run state: every tensor and number needed for
 `--resume` to continue bit for bit (networks, optimizers, EMA, scaler, RNG states, data position).
 Both are written to a temporary file in the same directory and renamed, so a crash mid-write
-leaves the previous file intact.
+leaves the previous file intact. Each file carries a SHA-256 of its tensors in its metadata: a torn
+file fails to parse, but a flipped bit in the data section parses fine, so loading checks the
+digest and a corrupted run state is skipped like a torn one (resume falls back to the one before).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -68,13 +71,26 @@ def _umask() -> int:
     return mask
 
 
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and raw bytes, independent of the file's layout."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key].detach().contiguous().cpu()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     path = Path(path)
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    metadata = {**metadata, "sha256": tensors_digest(tensors)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is as readable as any file
@@ -106,11 +122,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def _load(path: Path) -> dict[str, torch.Tensor]:
+def _load(path: Path, meta: Mapping[str, str]) -> dict[str, torch.Tensor]:
+    """The file's tensors, checked against its digest (files written before digests have none)."""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises several types for torn or foreign files
         raise InputError(path, f"cannot load checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    if "sha256" in meta and tensors_digest(tensors) != meta["sha256"]:
+        raise InputError(path, "checksum mismatch: the file is corrupted")
+    return tensors
 
 
 def save_model(
@@ -141,7 +161,7 @@ def load_model(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, to
     if meta.get("format") != MODEL_FORMAT or "config" not in meta:
         raise InputError(path, "not an i2i model file (no i2i config in its metadata)")
     parts: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in _load(path).items():
+    for key, value in _load(path, meta).items():
         name, _, rest = key.partition(".")
         parts.setdefault(name, {})[rest] = value
     return meta, parts
@@ -158,7 +178,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     meta = read_metadata(path)
     if meta.get("format") != STATE_FORMAT:
         raise InputError(path, "not an i2i run-state file")
-    return _unflatten(json.loads(meta["state"]), _load(path))
+    return _unflatten(json.loads(meta["state"]), _load(path, meta))
 
 
 def state_path(run_dir: Path, step: int) -> Path:

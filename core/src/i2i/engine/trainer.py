@@ -1,6 +1,6 @@
-"""The one GAN trainer. It owns device, precision, optimisers, schedule, EMA, checkpoints and
-logging; a modality contributes only its conditioner, networks, dataset and optional extra loss
-terms (Conditioner.extra_generator_loss)."""
+"""The one GAN trainer. It owns device, precision, optimisers, schedule, EMA, checkpoints,
+distribution (torchrun + DDP) and logging; a modality contributes only its conditioner, networks,
+dataset and optional extra loss terms (Conditioner.extra_generator_loss)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from torch.utils.data import DataLoader
 from i2i import losses
 from i2i.config import Config
 from i2i.engine import checkpoint as ckpt
+from i2i.engine import distributed
 from i2i.engine.build import build_conditioner, build_discriminator, build_generator
-from i2i.engine.data_stream import KeyStream
+from i2i.engine.data_stream import KeyStream, mix_seed
 from i2i.engine.device import select_device, select_precision
 from i2i.engine.ema import EMA
 from i2i.engine.report import RunLog
@@ -77,6 +78,20 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+class _GenerateStep(nn.Module):
+    """Conditioner then generator as one module, so one DDP wrapper averages the gradients of
+    both (the conditioner's parameters are trained with the generator's)."""
+
+    def __init__(self, conditioner: nn.Module, generator: nn.Module) -> None:
+        super().__init__()
+        self.conditioner = conditioner
+        self.generator = generator
+
+    def forward(self, batch: dict[str, Any], noise: Tensor | None) -> tuple[Condition, Tensor]:
+        cond = self.conditioner(batch)
+        return cond, self.generator(cond, noise)
+
+
 def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
     out = {}
     for k, v in batch.items():
@@ -112,7 +127,9 @@ class Trainer:
             raise ConfigError(
                 f"loss.gan: unknown GAN loss {config.loss.gan!r} ({', '.join(losses.GAN_LOSSES)})"
             )
-        self.device = select_device(config.device)
+        self.world = distributed.world_from_env()
+        self.device = distributed.local_device(self.world, select_device(config.device))
+        distributed.init(self.world, self.device)
         self.precision = select_precision(t.precision, self.device)
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -126,6 +143,11 @@ class Trainer:
         self.conditioner = build_conditioner(modality, config).to(self.device)
         self.generator = build_generator(config).to(self.device)
         self.discriminator = build_discriminator(config).to(self.device)
+        if t.sync_batchnorm and self.world.distributed:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_batchnorm: SyncBatchNorm needs CUDA devices")
+            self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
+            self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
         if t.channels_last:
             for m in (self.conditioner, self.generator, self.discriminator):
                 m.to(memory_format=torch.channels_last)
@@ -146,7 +168,14 @@ class Trainer:
         if t.compile:
             self.g_fwd = torch.compile(self.generator)
             self.d_fwd = torch.compile(self.discriminator)
+        # DDP wraps what the D step trains (D) and what the G step trains (conditioner + G); the G
+        # step runs the unwrapped D, whose frozen parameters DDP must not wait for.
+        self.gen_step: nn.Module = distributed.wrap(
+            _GenerateStep(self.conditioner, self.g_fwd), self.world, self.device
+        )
+        self.d_train: nn.Module = distributed.wrap(self.d_fwd, self.world, self.device)
         self.step = 0
+        self.position = 0  # samples drawn from the global key stream, all ranks together
         self.nonfinite_in_row = 0
 
     # ---- data -------------------------------------------------------------------------------
@@ -162,8 +191,14 @@ class Trainer:
 
     def _batches(self) -> Iterator[dict[str, Any]]:
         t = self.config.train
-        per_step = t.batch_size * t.grad_accum
-        stream = KeyStream(len(self.dataset), self.config.seed, start=self.step * per_step)
+        stream = KeyStream(
+            len(self.dataset),
+            self.config.seed,
+            start=self.position,
+            rank=self.world.rank,
+            world=self.world.size,
+            chunk=t.batch_size,
+        )
         loader = DataLoader(
             self.dataset,
             batch_size=t.batch_size,
@@ -185,9 +220,13 @@ class Trainer:
 
     def _generate(self, batch: dict[str, Any]) -> tuple[Condition, Tensor]:
         with self.precision.autocast(self.device):
-            cond = self.conditioner(batch)
-            fake = self.g_fwd(cond, self._noise(batch["target"].shape[0]))
-        return cond, fake
+            return self.gen_step(batch, self._noise(batch["target"].shape[0]))
+
+    def _seed_step(self) -> None:
+        """Noise and dropout of a step are a function of (seed, step, rank): every rank draws its
+        own, and a resumed run (under any world size) draws what an uninterrupted one would."""
+        torch.manual_seed(mix_seed(self.config.seed, 2, self.step, self.world.rank))
+        random.seed(mix_seed(self.config.seed, 3, self.step, self.world.rank))
 
     def _backward(self, loss: Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -229,13 +268,13 @@ class Trainer:
                 real = real.detach().requires_grad_(True)
             c_real = replace(c_d, vector=c_d.vector.requires_grad_(True)) if gp else c_d
             with self.precision.autocast(self.device):
-                d_fake = self.d_fwd(fake.detach(), c_d)
-                d_real = self.d_fwd(real, c_real)
+                d_fake = self.d_train(fake.detach(), c_d)
+                d_real = self.d_train(real, c_real)
             fake_term = losses.d_loss(cfg.gan, d_fake, real=False)
             if cfg.mismatch > 0:
                 # matching-aware: a real image with another sample's condition is also "fake"
                 with self.precision.autocast(self.device):
-                    d_wrong = self.d_fwd(real.detach(), c_d.roll(1))
+                    d_wrong = self.d_train(real.detach(), c_d.roll(1))
                 wrong = losses.d_loss(cfg.gan, d_wrong, real=False)
                 add("d_mismatch", wrong)
                 fake_term = (fake_term + cfg.mismatch * wrong) / (1 + cfg.mismatch)
@@ -251,7 +290,7 @@ class Trainer:
                 loss_d = loss_d + cfg.ma_gp * cfg.ma_gp_every * ma
             d_finite = d_finite & torch.isfinite(loss_d.detach())
             self._backward(loss_d / accum)
-        if bool(d_finite):
+        if distributed.all_ranks(d_finite, self.world):
             self._opt_step(self.opt_d)
         else:
             stats["skipped_d"] = 1.0
@@ -280,13 +319,14 @@ class Trainer:
                 add(name, value)
             g_finite = g_finite & torch.isfinite(loss_g.detach())
             self._backward(loss_g / accum)
-        if bool(g_finite):
+        g_ok = distributed.all_ranks(g_finite, self.world)
+        if g_ok:
             self._opt_step(self.opt_g)
         else:
             stats["skipped_g"] = 1.0
         if self.scaler:
             self.scaler.update()
-        if self.ema is not None and bool(g_finite):
+        if self.ema is not None and g_ok:
             decay = self.config.ema.decay if self.step >= self.config.ema.start else 0.0
             self.ema.update(self.generator, decay)
         return stats
@@ -312,6 +352,8 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "step": self.step,
+            "position": self.position,
+            "world_size": self.world.size,
             "conditioner": self.conditioner.state_dict(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -328,6 +370,8 @@ class Trainer:
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.step = int(state["step"])
+        per_step = self.config.train.batch_size * self.config.train.grad_accum
+        self.position = int(state.get("position", self.step * per_step))  # older states: one process
         self.conditioner.load_state_dict(state["conditioner"])
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
@@ -361,6 +405,8 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.generator
 
     def save(self) -> None:
+        if not self.world.main:
+            return
         ckpt.save_state(ckpt.state_path(self.run_dir, self.step), self.state())
         ckpt.prune_states(self.run_dir, self.config.train.keep_last)
         self.save_model(self.run_dir / "model.safetensors")
@@ -402,20 +448,28 @@ class Trainer:
         """Train to `train.steps` (from the last checkpoint with `resume`), holding the run lock."""
         from i2i.engine.lock import RunLock
 
+        if not self.world.main:  # rank 0 holds the lock and writes; the others only train
+            return self._fit(resume)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> Path:
         t = self.config.train
-        (self.run_dir / "config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
+        main = self.world.main
+        if main:
+            (self.run_dir / "config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         if resume and not self.resume():
             log.info("no checkpoint in %s: starting from step 0", self.run_dir)
-        runlog = RunLog(self.run_dir, tensorboard=t.tensorboard)
+        runlog = RunLog(self.run_dir, tensorboard=t.tensorboard) if main else None
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, unit="step"
+            total=t.steps,
+            initial=self.step,
+            disable=not (self.progress and main),
+            dynamic_ncols=True,
+            unit="step",
         )
         running: dict[str, float] = {}
         batches = self._batches()
@@ -432,17 +486,19 @@ class Trainer:
                     for group in opt.param_groups:
                         group["lr"] = base * factor
                 micro = [_to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)]
+                self._seed_step()
                 stats = self.train_step(micro)
                 self.step += 1
+                self.position += t.batch_size * t.grad_accum * self.world.size
                 self._count_nonfinite(stats)
                 for k, v in stats.items():
                     running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
                 bar.update(1)
-                if self.step % t.log_every == 0 or self.step == t.steps:
+                if runlog is not None and (self.step % t.log_every == 0 or self.step == t.steps):
                     bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
                     rate = (self.step - start_step) / max(1e-9, time.perf_counter() - started)
                     runlog.scalars(self.step, {**stats, "lr_factor": factor, "steps_per_s": rate})
-                if self.step % t.sample_every == 0 or self.step == t.steps:
+                if runlog is not None and (self.step % t.sample_every == 0 or self.step == t.steps):
                     from i2i.data.images import make_grid_image
 
                     runlog.sample(self.step, make_grid_image([self.sample_grid()]))
@@ -455,6 +511,7 @@ class Trainer:
             raise
         finally:
             bar.close()
-            runlog.close()
+            if runlog is not None:
+                runlog.close()
             restore_sigterm()
         return self.run_dir / "model.safetensors"
