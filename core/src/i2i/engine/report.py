@@ -75,6 +75,23 @@ class RunLog:
             for k, v in values.items():
                 self.writer.add_scalar(f"loss/{k}" if not k.startswith("lr") else k, v, step)
 
+    def forget_after(self, step: int) -> None:
+        """Drop metric rows past `step` (and a torn last line): a run resumed from the checkpoint
+        of `step` trains those steps again, and each step should appear once in curves."""
+        if not self.metrics_path.exists():
+            return
+        kept = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                kept.append(line + "\n")
+        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, self.metrics_path)
+
     def sample(self, step: int, grid: Image.Image) -> Path:
         path = self.samples_dir / f"step-{step:08d}.png"
         tmp = path.with_name(f".{path.name}.tmp")

@@ -5,6 +5,7 @@ dataset and optional extra loss terms (Conditioner.extra_generator_loss)."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -457,11 +458,15 @@ class Trainer:
     def _fit(self, resume: bool) -> Path:
         t = self.config.train
         main = self.world.main
-        if main:
-            (self.run_dir / "config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
+        if main:  # atomically: a kill mid-write must not leave a torn config for --resume to read
+            tmp = self.run_dir / ".config.yaml.tmp"
+            tmp.write_text(self.config.to_yaml(), encoding="utf-8")
+            os.replace(tmp, self.run_dir / "config.yaml")
         if resume and not self.resume():
             log.info("no checkpoint in %s: starting from step 0", self.run_dir)
         runlog = RunLog(self.run_dir, tensorboard=t.tensorboard) if main else None
+        if runlog is not None:
+            runlog.forget_after(self.step)
         from tqdm.auto import tqdm
 
         bar = tqdm(
