@@ -127,6 +127,8 @@ def resolve_references(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_ok(default: Any, value: Any) -> bool:
+    if isinstance(default, dict):  # a section stays a section (`train: null` would break every key)
+        return isinstance(value, dict)
     if default is None or value is None or reference(default) is not None:
         return True
     if isinstance(default, bool):

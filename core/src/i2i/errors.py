@@ -5,8 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 class I2IError(Exception):
-    """Base of the user-facing errors: the message is one line, fit to print without a traceback."""
+    """Base of the user-facing errors: the message is one line, fit to print without a traceback.
+
+    Messages often quote a library's own error text, which may span lines; it is folded into one
+    here, once, rather than by every reader."""
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_one_line(args[0]),)
+        super().__init__(*args)
 
 
 class InputError(I2IError):
@@ -14,8 +26,8 @@ class InputError(I2IError):
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problem = _one_line(str(problem))
+        super().__init__(f"{self.path}: {self.problem}")
 
 
 class ConfigError(I2IError):

@@ -101,11 +101,14 @@ def _points(value: Any, path: Path) -> np.ndarray:
     for i, point in enumerate(value):
         if not (isinstance(point, list) and len(point) in (2, 3) and all(map(_is_number, point))):
             raise InputError(path, f"landmark {i} is not a list of 2 or 3 numbers [x, y(, z)]")
-    points = np.array([p[:2] for p in value], dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused below
+        points = np.array([p[:2] for p in value], dtype=np.float64).astype(np.float32)
     bad = ~np.isfinite(points).all(axis=1)
     if bad.any():
-        raise InputError(path, f"landmark {int(np.argmax(bad))} has NaN or infinity")
-    return points.astype(np.float32)
+        raise InputError(
+            path, f"landmark {int(np.argmax(bad))} has NaN or infinity (or a value beyond float32)"
+        )
+    return points
 
 
 def _load_json(path: Path) -> Any:

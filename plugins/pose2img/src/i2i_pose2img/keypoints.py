@@ -54,8 +54,10 @@ def _from_triples(values: list[Any], order: tuple[int | None, ...], path: Path) 
         triples = np.asarray(values, dtype=np.float64).reshape(-1, 3)
     except (TypeError, ValueError):
         raise InputError(path, "keypoints must be numbers in [x, y, c] triples") from None
-    if not np.isfinite(triples).all():
-        raise InputError(path, "keypoints contain NaN or infinity")
+    if not (
+        np.isfinite(triples) & (np.abs(triples) < 1e30)
+    ).all():  # 1e30: beyond any image, near float32's end
+        raise InputError(path, "keypoints contain NaN or infinity (or absurd values)")
     out = np.full((len(KEYPOINTS), 2), MISSING, np.float32)
     for i, j in enumerate(order):
         if j is not None and j < len(triples) and triples[j, 2] > 0 and (triples[j, :2] >= 0).all():
@@ -126,9 +128,13 @@ def _coords(text: str, path: Path, line: int) -> np.ndarray:
     if not isinstance(values, list) or len(values) != len(KEYPOINTS):
         raise InputError(path, f"line {line}: expected {len(KEYPOINTS)} coordinates")
     try:
-        return np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError):
+        with np.errstate(over="ignore"):
+            coords = np.asarray(values, dtype=np.float64).astype(np.float32)
+    except (TypeError, ValueError, OverflowError):
         raise InputError(path, f"line {line}: coordinates must be numbers") from None
+    if not np.isfinite(coords).all():
+        raise InputError(path, f"line {line}: coordinates contain NaN, infinity or absurd values")
+    return coords
 
 
 def read_deepfashion_csv(path: str | Path) -> dict[str, np.ndarray]:
