@@ -22,6 +22,8 @@ class Condition:
     vector: (B,D) global (sentence or identity embedding).
     tokens: (B,T,D) with token_mask (B,T) true where valid (word features).
     refs: (B,3,H,W) appearance references (garment, source portrait).
+    previous: (B,3,H',W') the previous output frame of a video (temporal mode, `i2i.temporal`);
+    set by the engine and the pipeline, never by a conditioner.
     """
 
     maps: Tensor | None = None
@@ -29,6 +31,7 @@ class Condition:
     tokens: Tensor | None = None
     token_mask: Tensor | None = None
     refs: Tensor | None = None
+    previous: Tensor | None = None
 
     def _tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,36 @@ class Pipeline:
     def size_multiple(self) -> int:
         return int(getattr(self.generator, "size_multiple", 1))
 
+    @property
+    def temporal(self) -> bool:
+        """Whether the generator takes the previous output frame (frames then run in order)."""
+        from i2i.temporal import TemporalGenerator
+
+        return isinstance(self.generator, TemporalGenerator)
+
+    def generate_frames(
+        self,
+        samples: Sequence[Mapping[str, Any]],
+        state: dict[str, Any],
+        seed: int | None = None,
+        truncation: float | None = None,
+    ) -> Tensor:
+        """Frames of a video in order, each seeing the previous output (temporal models); `state`
+        carries the last frame across chunks, so a long video streams in constant memory."""
+        from i2i.temporal import PREVIOUS, Previous
+
+        if "move" not in state:
+            state["move"] = Previous(str(self.config.temporal.flow), self.device)
+        outs = []
+        for sample in samples:
+            batch = _collate([sample])
+            if state.get("previous") is not None:
+                batch[PREVIOUS] = state["move"](state["previous"], batch.get("input"), state.get("input"))
+            out = self.generate(batch, 1, seed, truncation)
+            state["previous"], state["input"] = out, batch.get("input")
+            outs.append(out)
+        return torch.cat(outs)
+
     @torch.no_grad()
     def generate(
         self,
@@ -55,8 +85,12 @@ class Pipeline:
         cropped back (scaled by the generator's output/input ratio), so users need not resize.
         `truncation` bounds the noise (see `draw_noise`).
         """
+        from i2i.temporal import PREVIOUS
+
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         cond = self.conditioner(batch)
+        if PREVIOUS in batch:
+            cond = replace(cond, previous=batch[PREVIOUS])
         pad_hw = None
         if cond.maps is not None and self.size_multiple > 1:
             h, w = cond.maps.shape[-2:]
@@ -309,6 +343,7 @@ def run_files(
         if num_samples != 1:
             raise I2IError("--num-samples must be 1 for video input")
         info = probe_video(source)
+        state: dict[str, Any] = {}
         with VideoWriter(out, fps=info.fps) as writer:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
                 samples = [
@@ -320,7 +355,10 @@ def run_files(
                     )
                     for frame in chunk
                 ]
-                writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
+                if pipe.temporal:
+                    writer.write(pipe.generate_frames(samples, state, seed, truncation))
+                else:
+                    writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
         return [out]
     files = list_images(source)
     if not files:

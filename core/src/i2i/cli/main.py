@@ -90,6 +90,25 @@ def cmd_data_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_frames(args: argparse.Namespace) -> int:
+    """Frames named so that temporal mode knows their clip and order: `<video stem>_<00000>.png`."""
+    from i2i.data.images import save_image
+    from i2i.data.video import iter_video_frames, probe_video
+
+    out = Path(args.out)
+    videos = [Path(v) for v in args.videos]
+    for video in videos:  # every file checked before any frame is written
+        probe_video(video)
+    for video in videos:
+        count = 0
+        for chunk in iter_video_frames(video, chunk_size=16):
+            for frame in chunk:
+                save_image(frame, out / f"{video.stem}_{count:05d}.png")
+                count += 1
+        print(f"{video}: {count} frames -> {out}")
+    return 0
+
+
 # ---- i2i eval ------------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     from i2i.modality import resolve_object
@@ -335,6 +354,12 @@ def i2i_command(argv: list[str]) -> int:
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(fn=cmd_data_demo)
+    frames = dsub.add_parser(
+        "frames", help="write a video's frames as <video>_<number>.png (temporal training)"
+    )
+    frames.add_argument("videos", nargs="+", help="video files")
+    frames.add_argument("--out", required=True, help="folder for the frames (e.g. DATA/train/B)")
+    frames.set_defaults(fn=cmd_data_frames)
     ev = sub.add_parser("eval", help="score a model on a data set (JSON with --json)")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--plugin")

@@ -55,6 +55,10 @@ def build_generator(config: Config) -> Generator:
     net = build_network("generator", config.model.generator, "model.generator")
     if not isinstance(net, Generator):
         raise ConfigError(f"model.generator: {type(net).__name__} is not an i2i Generator")
+    if config.temporal.enabled:
+        from i2i.temporal import TemporalGenerator
+
+        net = TemporalGenerator(net, int(config.temporal.mask_channels))
     return net
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from i2i import losses
+from i2i import losses, temporal
 from i2i.config import Config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine import distributed
@@ -35,6 +35,7 @@ from i2i.modality import Modality, resolve_object
 
 log = logging.getLogger("i2i.train")
 SAMPLE_ROWS = 4
+FAKE_BEFORE = "_fake_before"  # temporal mode: frame t-1 as generated, before any flow warp
 
 
 def lr_factor(step: int, total: int, decay_from: float) -> float:
@@ -90,6 +91,8 @@ class _GenerateStep(nn.Module):
 
     def forward(self, batch: dict[str, Any], noise: Tensor | None) -> tuple[Condition, Tensor]:
         cond = self.conditioner(batch)
+        if temporal.PREVIOUS in batch:
+            cond = replace(cond, previous=batch[temporal.PREVIOUS])
         return cond, self.generator(cond, noise)
 
 
@@ -139,6 +142,9 @@ class Trainer:
 
         dataset_cls = resolve_object(modality.dataset)
         self.dataset = dataset_cls(self.data_root, config.data, "train", True)
+        self.temporal = bool(config.temporal.enabled)
+        if self.temporal:
+            self.dataset = temporal.ConsecutiveFrames(self.dataset)
         self.sample_set = self._sample_dataset(dataset_cls)
 
         self.conditioner = build_conditioner(modality, config).to(self.device)
@@ -152,6 +158,7 @@ class Trainer:
         if t.channels_last:
             for m in (self.conditioner, self.generator, self.discriminator):
                 m.to(memory_format=torch.channels_last)
+        self.previous = temporal.Previous(config.temporal.flow, self.device) if self.temporal else None
         self.ema = EMA(self.generator, config.ema.decay) if config.ema.decay > 0 else None
         self.vgg: nn.Module | None = None
         if config.loss.vgg > 0:
@@ -220,8 +227,20 @@ class Trainer:
         return torch.randn(batch_size, dim, device=self.device) if dim else None
 
     def _generate(self, batch: dict[str, Any]) -> tuple[Condition, Tensor]:
+        noise = batch[temporal.NOISE] if temporal.NOISE in batch else self._noise(batch["target"].shape[0])
         with self.precision.autocast(self.device):
-            return self.gen_step(batch, self._noise(batch["target"].shape[0]))
+            return self.gen_step(batch, noise)
+
+    def _with_previous(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Temporal mode: generate frame t-1 first (no previous frame, as a video's first frame),
+        then give it to frame t, as inference does; both frames share one noise draw."""
+        before = temporal.previous_sample(batch)
+        noise = self._noise(batch["target"].shape[0])
+        with torch.no_grad():
+            _, fake_before = self._generate({**before, temporal.NOISE: noise})
+        assert self.previous is not None
+        moved = self.previous(fake_before.detach().float(), batch.get("input"), before.get("input"))
+        return {**batch, temporal.PREVIOUS: moved, temporal.NOISE: noise, FAKE_BEFORE: fake_before.detach()}
 
     def _seed_step(self) -> None:
         """Noise and dropout of a step are a function of (seed, step, rank): every rank draws its
@@ -240,6 +259,8 @@ class Trainer:
 
     def train_step(self, micro_batches: list[dict[str, Any]]) -> dict[str, float]:
         cfg = self.config.loss
+        if self.temporal:
+            micro_batches = [self._with_previous(b) for b in micro_batches]
         accum = len(micro_batches)
         stats: dict[str, float] = {}
 
@@ -313,6 +334,11 @@ class Trainer:
                 terms["g_l1"] = cfg.l1 * F.l1_loss(fake.float(), real.float())
             if self.vgg is not None:
                 terms["g_vgg"] = cfg.vgg * self.vgg(fake, real)
+            if self.temporal:
+                change = temporal.temporal_loss(
+                    fake, batch[FAKE_BEFORE], real, batch[temporal.PREFIX + "target"]
+                )
+                terms["g_temporal"] = self.config.temporal.weight * change
             for name, value in self.conditioner.extra_generator_loss(fake, batch, cond).items():
                 terms[f"g_{name}"] = value
             loss_g = torch.stack([v.float() for v in terms.values()]).sum()

@@ -27,6 +27,7 @@ from PIL import Image
 
 from i2i.errors import InputError
 from i2i.metrics.paired import image_scores, mean_scores, to_uint8
+from i2i.metrics.video import flicker
 from i2i_face2img.data import FaceClips, image_tensor, sketch_tensor
 from i2i_face2img.landmarks import normalised_mean_error, retarget
 from i2i_face2img.warp import warp_to
@@ -91,13 +92,6 @@ def _judged(
         "faces_detected": round(found_faces / len(images), 3),
         "identity_distance": round(float(np.mean(distances)), 4) if distances else float("nan"),
     }
-
-
-def flicker(frames: torch.Tensor, driving: torch.Tensor) -> float:
-    """Mean absolute change between consecutive output frames over the same for the driving frames."""
-    out = (frames[1:] - frames[:-1]).abs().mean()
-    ref = (driving[1:] - driving[:-1]).abs().mean().clamp(min=1e-6)
-    return round(float(out / ref), 4)
 
 
 def _generate(pipe: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

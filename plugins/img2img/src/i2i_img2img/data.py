@@ -118,6 +118,12 @@ class Img2ImgDataset(I2IDataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def previous_index(self, index: int) -> int | None:
+        """Temporal mode: the frame before this one (frames named `<clip>_<number>`, in order)."""
+        from i2i.temporal import previous_frame
+
+        return previous_frame([first for first, _ in self.items], index)
+
     # ---- one sample --------------------------------------------------------------------------
     def _pair(self, index: int) -> tuple[Image.Image, Image.Image]:
         """(input, target) at full resolution, before geometry."""

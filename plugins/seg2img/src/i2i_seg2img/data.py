@@ -74,6 +74,12 @@ class SegDataset(I2IDataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def previous_index(self, index: int) -> int | None:
+        """Temporal mode: the frame before this one (frames named `<clip>_<number>`, in order)."""
+        from i2i.temporal import previous_frame
+
+        return previous_frame([labels for labels, _, _ in self.items], index)
+
     def load(self, index: int, rng: random.Random | None) -> dict[str, torch.Tensor]:
         labels_path, photo_path, instances_path = self.items[index]
         images = {"labels": read_image(labels_path, "raw"), "target": read_image(photo_path)}
