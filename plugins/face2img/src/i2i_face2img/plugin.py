@@ -49,6 +49,7 @@ MODALITY = Modality(
     conditioner=f"{PACKAGE}.conditioner:FaceConditioner",
     dataset=f"{PACKAGE}.data:FaceClips",
     demo_data=f"{PACKAGE}.demo:write_faces",
+    default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
     adapt=f"{PACKAGE}.finetune:adapt",
 )
