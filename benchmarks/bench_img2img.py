@@ -54,11 +54,13 @@ TRAIN_VARIANTS = {
     "baseline": "benchmark's own pix2pix step: fp32, NCHW, eager, Adam(foreach=False, fused=False), "
     "G forward, D step on cat(A, fake.detach()) / cat(A, B) with 0.5 * (BCE fake + BCE real), "
     "G step with BCE + 100 * L1 (pix2pix optimize_parameters)",
-    "engine_fp32": "i2i Trainer.train_step with the img2img default config (train.precision auto -> fp32 "
-    "on CPU, train.channels_last true, Adam from make_adam)",
-    "engine_bf16": "as engine_fp32 with train.precision=bf16 (autocast bfloat16), channels_last",
+    "engine_fp32": "i2i Trainer.train_step with the img2img default config and train.precision=fp32 "
+    "(train.channels_last true, Adam from make_adam)",
+    "engine_bf16": "as engine_fp32 with train.precision=bf16 (autocast bfloat16), channels_last; what "
+    "train.precision auto picks on a CPU with AMX (amx_bf16)",
     "engine_compile": "as engine_fp32 with train.compile=true (torch.compile of G and D); reported only "
     f"if compile + warm-up finish within {COMPILE_LIMIT_S} s",
+    "engine_compile_bf16": "train.compile=true and train.precision=bf16 together",
 }
 INFER_VARIANTS = {
     "baseline_fp32_nchw": "generator.eval() under torch.no_grad(), fp32, NCHW input",
@@ -327,9 +329,8 @@ def run_train(variant: str, batch: int, quick: bool, budget: float) -> dict[str,
             }
         else:
             sets = ["device=cpu", f"train.batch_size={batch}"]
-            if variant == "engine_bf16":
-                sets.append("train.precision=bf16")
-            if variant == "engine_compile":
+            sets.append("train.precision=" + ("bf16" if variant.endswith("bf16") else "fp32"))
+            if variant.startswith("engine_compile"):
                 sets.append("train.compile=true")
             config = load_config(modality, sets=sets)
             write_demo(tmp / "data", n=4, seed=0, size=SIZE)
@@ -353,7 +354,7 @@ def run_train(variant: str, batch: int, quick: bool, budget: float) -> dict[str,
                 "optim": dict(config.optim),
             }
         warmup, timed = steps_for("train", batch, quick)
-        compiled = variant == "engine_compile"
+        compiled = variant.startswith("engine_compile")
         limit = COMPILE_LIMIT_S if compiled else None
         timing = _measure(step, warmup, timed, budget, limit=limit, cut_on_first=not compiled)
     finally:
@@ -422,6 +423,48 @@ def run_infer(variant: str, batch: int, quick: bool, budget: float) -> dict[str,
     }
 
 
+QUALITY_SETS = [
+    "device=cpu",
+    "train.batch_size=4",
+    "train.tensorboard=false",
+    "train.sample_every=100000",
+    "train.checkpoint_every=100000",
+    "data.load_size=72",
+    "data.crop_size=64",
+    "model.generator.num_downs=6",
+    "model.generator.ngf=32",
+    "model.discriminator.ndf=32",
+]
+QUALITY_STEPS = 300
+
+
+def run_quality(precision: str, seed: int) -> dict[str, Any]:
+    """Held-out L1 of the same pix2pix training run in `precision` (64x64 demo facades, 300 steps):
+    bf16 is only a speed-up if it learns as well as fp32; a second fp32 seed gives the noise."""
+    import torch
+
+    torch.set_num_threads(n_cores())
+    from i2i.config import load_config
+    from i2i.engine.trainer import Trainer
+    from i2i.pipeline import load_pipeline
+    from i2i_img2img.evaluate import evaluate
+
+    modality, write_demo = _import_plugin()
+    tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-quality-"))
+    try:
+        write_demo(tmp / "data", n=48, seed=0, size=72)
+        sets = [*QUALITY_SETS, f"train.steps={QUALITY_STEPS}", f"train.precision={precision}", f"seed={seed}"]
+        config = load_config(modality, sets=sets)
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        Trainer(config, modality, tmp / "data", tmp / "run", progress=False).fit()
+        wall = time.perf_counter() - t0
+        scores = evaluate(load_pipeline(tmp / "run", device="cpu"), tmp / "data", split="test")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"precision": precision, "seed": seed, "held_out_l1": scores["model"]["l1"], "train_s": wall}
+
+
 def run_flops(batches: list[int]) -> dict[str, Any]:
     """FLOPs of one baseline training step and one generator inference, counted once.
 
@@ -471,6 +514,9 @@ def child_main(config: str, quick: bool, budget: float) -> int:
     try:
         if kind == "flops":
             result = run_flops([int(x) for x in rest.split(",")])
+        elif kind == "quality":
+            precision, _, seed = rest.partition(":")
+            result = run_quality(precision, int(seed))
         else:
             variant, _, b = rest.partition(":")
             batch = int(b)
@@ -490,8 +536,19 @@ def child_main(config: str, quick: bool, budget: float) -> int:
 
 
 # ---- parent: run the children, aggregate ---------------------------------------------------------------
-def run_child(config: str, quick: bool, timeout: float, budget: float = 0.0) -> dict[str, Any]:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--one", config, "--budget", str(budget)]
+def run_child(
+    config: str,
+    quick: bool,
+    timeout: float,
+    budget: float = 0.0,
+    script: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run one configuration as `script --one CONFIG` (this file by default) in its own process
+    group; its result is the JSON line after MARK on its stdout."""
+    argv = [sys.executable, str(script or Path(__file__).resolve()), "--one", config, *extra]
+    if script is None:
+        argv += ["--budget", str(budget)]
     if quick:
         argv.append("--quick")
     cache = tempfile.mkdtemp(prefix="i2i-bench-inductor-")
@@ -682,7 +739,7 @@ def parent_main(args: argparse.Namespace) -> int:
                     }
                     continue
             log(f"train {key}")
-            timeout = 600 if variant != "engine_compile" else COMPILE_LIMIT_S + 60 + 40 * batch
+            timeout = 600 if not variant.startswith("engine_compile") else COMPILE_LIMIT_S + 60 + 40 * batch
             res = run_child(f"train:{variant}:{batch}", quick, timeout=timeout, budget=budget)
             entry: dict[str, Any] = {
                 "variant": variant,
@@ -748,6 +805,8 @@ def parent_main(args: argparse.Namespace) -> int:
             infer[key] = entry
             log(f"  -> {entry['status']} {entry.get('latency_per_image', {}).get('value', '')}")
     doc["inference"] = infer
+    if not quick:
+        doc["quality"] = quality(quick)
     doc["observations"] = observations(doc, batches)
     doc["runtime"] = q(round(time.perf_counter() - started, 1), "s")
 
@@ -757,6 +816,27 @@ def parent_main(args: argparse.Namespace) -> int:
     log(f"wrote {out_path}")
     print(text)
     return 0
+
+
+def quality(quick: bool) -> dict[str, Any]:
+    """fp32 (two seeds: the noise) against bf16 on the same short pix2pix run, held-out L1."""
+    runs = {}
+    for precision, seed in (("fp32", 0), ("fp32", 1), ("bf16", 0)):
+        log(f"quality {precision} seed {seed}")
+        runs[f"{precision}/seed_{seed}"] = run_child(f"quality:{precision}:{seed}", quick, timeout=900)
+    out: dict[str, Any] = {
+        "setup": f"img2img demo facades 64x64, unet num_downs 6 ngf 32, PatchGAN ndf 32, batch 4, "
+        f"{QUALITY_STEPS} steps, L1 on the held-out test split (0-1)",
+        "runs": runs,
+    }
+    l1 = {k: r.get("held_out_l1") for k, r in runs.items()}
+    if all(v is not None for v in l1.values()):
+        noise = abs(l1["fp32/seed_0"] - l1["fp32/seed_1"])
+        gap = l1["bf16/seed_0"] - l1["fp32/seed_0"]
+        out["fp32_seed_noise"] = q(noise, "L1 (|seed 0 - seed 1|)")
+        out["bf16_minus_fp32"] = q(gap, "L1 (positive: bf16 worse)")
+        out["bf16_within_noise"] = bool(gap <= max(noise, 0.005))
+    return out
 
 
 def observations(doc: dict[str, Any], batches: list[int]) -> list[str]:
@@ -769,7 +849,7 @@ def observations(doc: dict[str, Any], batches: list[int]) -> list[str]:
         return entry.get(field, {}).get("value") if entry.get("status") == "ok" else None
 
     for batch in batches:
-        for variant in ("engine_fp32", "engine_bf16", "engine_compile"):
+        for variant in ("engine_fp32", "engine_bf16", "engine_compile", "engine_compile_bf16"):
             key = f"{variant}/batch_{batch}"
             entry = train.get(key, {})
             if entry.get("status", "ok") != "ok":
