@@ -465,6 +465,39 @@ def run_quality(precision: str, seed: int) -> dict[str, Any]:
     return {"precision": precision, "seed": seed, "held_out_l1": scores["model"]["l1"], "train_s": wall}
 
 
+def run_peak() -> dict[str, Any]:
+    """What this CPU can do at best, to read achieved GFLOP/s against: a large matmul and a 3x3
+    convolution (64 -> 64 channels, 128x128, batch 8, channels_last), in fp32 and in bf16."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(n_cores())
+    out: dict[str, Any] = {}
+    n = 2048
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        x = torch.randn(8, 64, 128, 128).to(dtype=dtype, memory_format=torch.channels_last)
+        w = torch.randn(64, 64, 3, 3).to(dtype=dtype, memory_format=torch.channels_last)
+        for label, fn, flops in (
+            ("matmul_2048", lambda a=a, b=b: a @ b, 2 * n**3),
+            (
+                "conv3x3_64ch_128px_b8",
+                lambda x=x, w=w: F.conv2d(x, w, padding=1),
+                2 * 8 * 64 * 64 * 9 * 128 * 128,
+            ),
+        ):
+            with torch.no_grad():
+                for _ in range(2):
+                    fn()
+                times = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t0)
+            out[f"{label}/{name}"] = flops / min(times) / 1e9
+    return out
+
+
 def run_flops(batches: list[int]) -> dict[str, Any]:
     """FLOPs of one baseline training step and one generator inference, counted once.
 
@@ -514,6 +547,8 @@ def child_main(config: str, quick: bool, budget: float) -> int:
     try:
         if kind == "flops":
             result = run_flops([int(x) for x in rest.split(",")])
+        elif kind == "peak":
+            result = run_peak()
         elif kind == "quality":
             precision, _, seed = rest.partition(":")
             result = run_quality(precision, int(seed))
@@ -715,6 +750,16 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         doc["flops"] = {"status": flops["status"]}
 
+    log("measuring the CPU's peak GFLOP/s")
+    peak = run_child("peak:", quick, timeout=300)
+    doc["machine"]["peak_gflops"] = {
+        k: q(v, "GFLOP/s (best of 5)") for k, v in peak.items() if k not in ("status", "wall_s")
+    }
+    best = {
+        prec: max((v for k, v in peak.items() if k.endswith("/" + prec)), default=None)
+        for prec in ("fp32", "bf16")
+    }
+
     plugin_problem = wait_for_plugin(args.wait_plugin)
     train: dict[str, Any] = {}
     base_s: dict[int, float] = {}
@@ -764,6 +809,11 @@ def parent_main(args: argparse.Namespace) -> int:
                 if doc["flops"].get("train_step"):
                     fl = doc["flops"]["train_step"][f"batch_{batch}"]["value"]
                     entry["achieved_gflops"] = q(fl / med / 1e9, "GFLOP/s")
+                    top = best["bf16" if res["info"].get("precision") == "bf16" else "fp32"]
+                    if top:
+                        entry["fraction_of_peak"] = q(
+                            fl / med / 1e9 / top, "achieved / best peak kernel, same dtype"
+                        )
                 entry["warmup_total"] = q(res["warmup_total_s"], "s")
                 entry["engine"] = res["info"]
             entry["subprocess_wall"] = q(res.get("wall_s", 0.0), "s")
