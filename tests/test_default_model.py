@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -17,6 +18,7 @@ from i2i.engine.checkpoint import read_metadata
 from i2i.metrics.paired import image_scores
 from i2i.modality import resolve_resource
 from i2i.pipeline import load_pipeline
+from i2i.plugins import get_modality
 from i2i_img2img.photos import TEST, TRAIN, load_photo
 
 BIN = Path(sys.executable).parent
@@ -31,11 +33,18 @@ def _held_out_pair(name: str = "chelsea", size: int = 192) -> tuple[torch.Tensor
     return image_to_tensor(small), image_to_tensor(target)
 
 
-def test_default_checkpoint_is_a_small_sr_model():
-    path = resolve_resource("i2i_img2img:weights/sr_x4.safetensors")
+@pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img"])
+def test_every_plugin_ships_a_small_default_model_of_its_own(plugin):
+    """The file a plugin declares as `default_checkpoint` exists in the installed package, is a
+    few MB (< 20 MiB), and its metadata names the plugin (so `i2i-run --plugin P` loads it)."""
+    path = resolve_resource(get_modality(plugin).default_checkpoint)
     assert path.exists() and path.stat().st_size < 20 * 2**20
-    meta = read_metadata(path)
-    assert meta["plugin"] == "img2img" and '"task": "sr"' in meta["config"]
+    assert read_metadata(path)["plugin"] == plugin
+
+
+def test_default_img2img_model_is_super_resolution_trained_apart_from_its_test_photos():
+    meta = read_metadata(resolve_resource(get_modality("img2img").default_checkpoint))
+    assert '"task": "sr"' in meta["config"]
     assert not set(TEST) & set(TRAIN)
 
 

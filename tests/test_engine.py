@@ -333,3 +333,14 @@ def test_model_fp16_halves_the_model_file_and_loads_into_float32(demo_data, tmp_
     assert next(pipe.generator.parameters()).dtype == torch.float32
     x = {"input": torch.rand(1, 3, 32, 32) * 2 - 1}
     assert torch.allclose(pipe.generate(x, seed=0), load_pipeline(full).generate(x, seed=0), atol=2e-2)
+
+
+def test_auto_precision_is_bf16_only_on_cpus_that_multiply_bf16_in_hardware(monkeypatch):
+    from i2i.engine import device
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "cpu_has_amx_bf16", lambda: True)
+    assert device.select_precision("auto", cpu).name == "bf16"
+    monkeypatch.setattr(device, "cpu_has_amx_bf16", lambda: False)
+    assert device.select_precision("auto", cpu).name == "fp32"  # emulated bf16 is 40x slower
+    assert device.select_precision("fp32", cpu).dtype is None

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from i2i.engine.checkpoint import read_metadata
-from i2i.modality import resolve_resource
 from i2i.pipeline import load_pipeline
 from i2i_face2img.demo import face
 from i2i_face2img.detect import SAME_PERSON
@@ -21,12 +19,6 @@ from i2i_face2img.evaluate import Judge, _video_scores, real_portrait
 BIN = Path(sys.executable).parent
 HELD_OUT_CLIP = 47  # the last test clip of `i2i data demo face2img --n 48 --seed 0`
 SIZE = 64
-
-
-def test_default_checkpoint_is_small_and_is_face2img():
-    path = resolve_resource("i2i_face2img:weights/default.safetensors")
-    assert path.exists() and path.stat().st_size < 20 * 2**20
-    assert read_metadata(path)["plugin"] == "face2img"
 
 
 def test_a_real_portrait_keeps_its_identity_and_takes_the_driving_expression():

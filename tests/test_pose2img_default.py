@@ -13,8 +13,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i.engine.checkpoint import read_metadata
-from i2i.modality import resolve_resource
 from i2i.pipeline import load_pipeline
 from i2i_pose2img.demo import person
 from i2i_pose2img.evaluate import TORSO, _torso_colour
@@ -43,12 +41,6 @@ def _pairs() -> dict[str, torch.Tensor]:
         "target_points": torch.from_numpy(np.stack([r[3] for r in rows])),
         "target_pose": torch.stack([pose_maps(r[3], (SIZE, SIZE), (SIZE, SIZE)) for r in rows]),
     }
-
-
-def test_default_checkpoint_is_small_and_is_pose2img():
-    path = resolve_resource("i2i_pose2img:weights/default.safetensors")
-    assert path.exists() and path.stat().st_size < 20 * 2**20
-    assert read_metadata(path)["plugin"] == "pose2img"
 
 
 def test_held_out_people_are_posed_better_than_by_the_warp_alone():

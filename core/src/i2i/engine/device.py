@@ -58,12 +58,8 @@ def cpu_has_amx_bf16() -> bool:
 def select_precision(name: str, device: torch.device) -> Precision:
     """auto: bf16 on GPUs that support it and on CPUs with AMX, fp32 elsewhere (see benchmarks/)."""
     if name == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            name = "bf16"
-        elif device.type == "cpu" and cpu_has_amx_bf16():
-            name = "bf16"
-        else:
-            name = "fp32"
+        gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        name = "bf16" if gpu_bf16 or (device.type == "cpu" and cpu_has_amx_bf16()) else "fp32"
     if name == "fp32":
         return Precision("fp32", None, False)
     if name == "bf16":
