@@ -129,8 +129,10 @@ def resolve_references(data: dict[str, Any]) -> dict[str, Any]:
 def _type_ok(default: Any, value: Any) -> bool:
     if isinstance(default, dict):  # a section stays a section (`train: null` would break every key)
         return isinstance(value, dict)
-    if default is None or value is None or reference(default) is not None:
+    if default is None or reference(default) is not None:
         return True
+    if value is None:  # `steps:` with nothing after it: a key left empty, not a choice of "none"
+        return False
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
