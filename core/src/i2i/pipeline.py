@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +85,10 @@ class Pipeline:
         cropped back (scaled by the generator's output/input ratio), so users need not resize.
         `truncation` bounds the noise (see `draw_noise`).
         """
-        from i2i.temporal import PREVIOUS
+        from i2i.temporal import with_previous
 
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-        cond = self.conditioner(batch)
-        if PREVIOUS in batch:
-            cond = replace(cond, previous=batch[PREVIOUS])
+        cond = with_previous(self.conditioner(batch), batch)
         pad_hw = None
         if cond.maps is not None and self.size_multiple > 1:
             h, w = cond.maps.shape[-2:]

@@ -81,6 +81,12 @@ def _match_size(image: Tensor, size: torch.Size | tuple[int, int]) -> Tensor:
     return F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+def with_previous(cond: Condition, batch: Mapping[str, Any]) -> Condition:
+    """The condition with the batch's previous output frame, where it has one: set here, by the
+    engine and the pipeline alike, so no conditioner needs to know about temporal mode."""
+    return replace(cond, previous=batch[PREVIOUS]) if PREVIOUS in batch else cond
+
+
 def temporal_loss(fake: Tensor, fake_prev: Tensor, real: Tensor, real_prev: Tensor) -> Tensor:
     """The output should change between two frames exactly as the real frames change."""
     return F.l1_loss((fake - fake_prev).float(), (real - real_prev).float())

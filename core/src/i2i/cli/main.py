@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -202,7 +203,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     data = Path(args.data)
     if not data.exists():
         raise I2IError(f"{data}: data directory does not exist")
-    if args.nproc is not None:
+    if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # not yet under torchrun
         return _launch_torchrun(args.nproc, argv)
     from i2i.engine import distributed
     from i2i.engine.trainer import Trainer
@@ -219,19 +220,18 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
 
 def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """`i2i-train --nproc N ...` = `torchrun --standalone --nproc_per_node N -m i2i.cli.train ...`,
-    after the arguments have been checked here (a bad one is one line, not N tracebacks)."""
+    after the arguments have been checked here (a bad one is one line, not N tracebacks). The
+    processes get the other arguments (torchrun would take `--nproc` for an abbreviation of its own
+    options, and i2i-train accepts no abbreviations, so the exact spellings are all there is)."""
     import subprocess
 
     if nproc < 1:
         raise UsageError("i2i-train: --nproc must be at least 1")
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            rest.append(arg)
+    rest = [
+        a
+        for a, b in zip(argv, ["", *argv])
+        if a != "--nproc" and b != "--nproc" and not a.startswith("--nproc=")
+    ]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     return subprocess.call([*cmd, "-m", "i2i.cli.train", *rest])
 
@@ -323,7 +323,7 @@ def run_command(argv: list[str]) -> int:
 
 
 def train_command(argv: list[str]) -> int:
-    p = _Parser(prog="i2i-train", description="Train a modality on a data directory.")
+    p = _Parser(prog="i2i-train", description="Train a modality on a data directory.", allow_abbrev=False)
     add_train_arguments(p)
     args = p.parse_args(argv)
     report_failures()

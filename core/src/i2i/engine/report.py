@@ -51,6 +51,13 @@ def _png_data_uri(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a hidden temporary file and a rename: a kill mid-write leaves the old file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 class RunLog:
     """Owns everything a run writes for humans; only the main process creates one."""
 
@@ -88,9 +95,7 @@ class RunLog:
                 continue
             if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
                 kept.append(line + "\n")
-        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, self.metrics_path)
+        write_text_atomic(self.metrics_path, "".join(kept))
 
     def sample(self, step: int, grid: Image.Image) -> Path:
         path = self.samples_dir / f"step-{step:08d}.png"
@@ -135,9 +140,7 @@ img{{max-width:100%;image-rendering:pixelated}} svg{{margin:4px}} pre{{backgroun
 <h2>Losses</h2>{curves or "<p>no metrics yet</p>"}<h2>Samples (newest first)</h2>{"".join(samples)}
 <h2>Config</h2><pre>{html.escape(config_yaml)}</pre></body></html>"""
         out = self.run_dir / "report.html"
-        tmp = out.with_suffix(".html.tmp")
-        tmp.write_text(doc, encoding="utf-8")
-        os.replace(tmp, out)
+        write_text_atomic(out, doc)
         return out
 
     def close(self) -> None:

@@ -5,7 +5,6 @@ dataset and optional extra loss terms (Conditioner.extra_generator_loss)."""
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import threading
@@ -28,7 +27,7 @@ from i2i.engine.build import build_conditioner, build_discriminator, build_gener
 from i2i.engine.data_stream import KeyStream, mix_seed
 from i2i.engine.device import select_device, select_precision
 from i2i.engine.ema import EMA
-from i2i.engine.report import RunLog
+from i2i.engine.report import RunLog, write_text_atomic
 from i2i.errors import ConfigError, I2IError, InputError
 from i2i.interfaces import Condition
 from i2i.modality import Modality, resolve_object
@@ -90,9 +89,7 @@ class _GenerateStep(nn.Module):
         self.generator = generator
 
     def forward(self, batch: dict[str, Any], noise: Tensor | None) -> tuple[Condition, Tensor]:
-        cond = self.conditioner(batch)
-        if temporal.PREVIOUS in batch:
-            cond = replace(cond, previous=batch[temporal.PREVIOUS])
+        cond = temporal.with_previous(self.conditioner(batch), batch)
         return cond, self.generator(cond, noise)
 
 
@@ -239,8 +236,8 @@ class Trainer:
         with torch.no_grad():
             _, fake_before = self._generate({**before, temporal.NOISE: noise})
         assert self.previous is not None
-        moved = self.previous(fake_before.detach().float(), batch.get("input"), before.get("input"))
-        return {**batch, temporal.PREVIOUS: moved, temporal.NOISE: noise, FAKE_BEFORE: fake_before.detach()}
+        moved = self.previous(fake_before.float(), batch.get("input"), before.get("input"))
+        return {**batch, temporal.PREVIOUS: moved, temporal.NOISE: noise, FAKE_BEFORE: fake_before}
 
     def _seed_step(self) -> None:
         """Noise and dropout of a step are a function of (seed, step, rank): every rank draws its
@@ -485,9 +482,7 @@ class Trainer:
         t = self.config.train
         main = self.world.main
         if main:  # atomically: a kill mid-write must not leave a torn config for --resume to read
-            tmp = self.run_dir / ".config.yaml.tmp"
-            tmp.write_text(self.config.to_yaml(), encoding="utf-8")
-            os.replace(tmp, self.run_dir / "config.yaml")
+            write_text_atomic(self.run_dir / "config.yaml", self.config.to_yaml())
         if resume and not self.resume():
             log.info("no checkpoint in %s: starting from step 0", self.run_dir)
         runlog = RunLog(self.run_dir, tensorboard=t.tensorboard) if main else None
