@@ -72,7 +72,7 @@ def test_encoder_by_path_matches_the_shipped_name(conditioner, tmp_path):
 
     by_path = TextConditioner(encoder=encoder_path("minilm"))
     text = ["a small green bird"]
-    assert torch.allclose(by_path({"caption": text}).vector, conditioner({"caption": text}).vector)
+    assert torch.allclose(by_path({"caption": text}).vector, conditioner({"caption": text}).vector, atol=1e-4)
     with pytest.raises(ConfigError, match="cannot load text encoder"):
         _ = TextConditioner(encoder=str(tmp_path / "no-such-encoder")).dim
 

@@ -192,11 +192,19 @@ def _dynamic_axes(named: Mapping[str, Tensor], spatial: bool) -> dict[str, dict[
     return axes
 
 
-def _export(
-    module: nn.Module, named: Mapping[str, Tensor], outputs: Sequence[str], path: Path, axes: Any
+def onnx_export(
+    module: nn.Module,
+    named: Mapping[str, Tensor],
+    outputs: Sequence[str],
+    path: Path,
+    axes: Any,
+    *,
+    fold: bool = True,
 ) -> None:
     """torch.onnx.export with the TorchScript exporter (dynamo=False), which needs no onnxscript and
-    handles the dynamic_axes every generator here needs; its deprecation warnings are silenced."""
+    handles the dynamic_axes every generator here needs; its deprecation warnings are silenced.
+    `fold=False` keeps every parameter as an initializer under its own name (text2img's weightless
+    encoder graph relies on that)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -210,7 +218,7 @@ def _export(
                     input_names=list(named),
                     output_names=list(outputs),
                     dynamic_axes=axes,
-                    do_constant_folding=True,
+                    do_constant_folding=fold,
                 )
         except (torch.onnx.errors.OnnxExporterError, RuntimeError) as exc:
             detail = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
@@ -291,17 +299,17 @@ class TextEncoderGraph(nn.Module):
 
 
 def _text_encoder(conditioner: nn.Module) -> tuple[nn.Module, Any, int] | None:
-    """(encoder model, tokenizer, max tokens) of a conditioner with a frozen Hugging Face text
-    encoder held outside its state dict (text2img's TextConditioner), else None."""
-    load = getattr(conditioner, "_load", None)
-    if not callable(load) or not hasattr(conditioner, "encode"):
+    """(encoder model, tokenizer, max tokens) of a conditioner that holds a frozen Hugging Face text
+    encoder outside its state dict and offers it through `text_encoder()` (text2img's
+    TextConditioner), else None."""
+    method = getattr(conditioner, "text_encoder", None)
+    if not callable(method):
         return None
-    load()
-    model = conditioner.__dict__.get("_model")
-    tokenizer = conditioner.__dict__.get("_tokenizer")
-    if model is None or tokenizer is None:
+    found = method()
+    if found is None:
         return None
-    return model, tokenizer, int(conditioner.__dict__.get("_limit", 512))
+    model, tokenizer, limit = found
+    return model, tokenizer, int(limit)
 
 
 def _tokenizer_json(tokenizer: Any, limit: int, path: Path) -> bool:
@@ -337,7 +345,7 @@ def _export_text_encoder(
     axes["vector"] = {0: "batch"}
     training = model.training
     try:
-        _export(graph, named, ("vector", "tokens", "token_mask"), model_path, axes)
+        onnx_export(graph, named, ("vector", "tokens", "token_mask"), model_path, axes)
     finally:
         model.train(training)  # the exporter restores the wrapper's mode onto the wrapped model
     session = _session(onnxruntime, model_path)
@@ -346,14 +354,14 @@ def _export_text_encoder(
     got = session.run(
         None, {"input_ids": enc["input_ids"].numpy(), "attention_mask": enc["attention_mask"].numpy()}
     )
-    cond = pipe.conditioner({"caption": check})
-    diff = max(float(abs(got[0] - cond.vector.numpy()).max()), float(abs(got[1] - cond.tokens.numpy()).max()))
+    vector, tokens, _ = graph(enc["input_ids"], enc["attention_mask"])  # PyTorch, the reference
+    diff = max(float(abs(got[0] - vector.numpy()).max()), float(abs(got[1] - tokens.numpy()).max()))
     wrote_tokenizer = _tokenizer_json(tokenizer, limit, tok_path)
     info = {
         "inputs": {"input_ids": "int64 (B, T)", "attention_mask": "int64 (B, T), 1 for real tokens"},
         "outputs": {
-            "vector": f"float32 (B, {cond.vector.shape[1]})",
-            "tokens": f"float32 (B, T, {cond.tokens.shape[2]})",
+            "vector": f"float32 (B, {vector.shape[1]})",
+            "tokens": f"float32 (B, T, {tokens.shape[2]})",
             "token_mask": "bool (B, T)",
         },
         "encoder": getattr(pipe.conditioner, "encoder_name", None),
@@ -411,10 +419,10 @@ def export_onnx(
         spatial = "none" if other is None else "dynamic"
         with torch.no_grad():
             expected = graph(*named.values())
-        _export(traced, named, ("image",), temps[out], _dynamic_axes(named, other is not None))
+        onnx_export(traced, named, ("image",), temps[out], _dynamic_axes(named, other is not None))
         if other is not None and not _generalises(pipe, graph, onnxruntime, temps[out], _resize(cond, other)):
             spatial = "fixed"
-            _export(traced, named, ("image",), temps[out], _dynamic_axes(named, False))
+            onnx_export(traced, named, ("image",), temps[out], _dynamic_axes(named, False))
         onnx.checker.check_model(str(temps[out]))
         session = _session(onnxruntime, temps[out])
         kept = [i.name for i in session.get_inputs()]
