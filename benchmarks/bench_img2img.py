@@ -611,20 +611,36 @@ def run_child(
     return {"status": f"failed: exit {proc.returncode} without a result ({tail})", "wall_s": wall}
 
 
-def time_command(argv: list[str], runs: int = 4) -> dict[str, Any]:
+def drop_file_cache() -> bool:
+    """Empty the OS page cache so the next command reads its files from disk (a truly cold start);
+    False where that is not allowed (not root, or a container without /proc/sys write access)."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def time_command(argv: list[str], runs: int = 4, cold_disk: bool = False) -> dict[str, Any]:
+    """Wall time of a whole command: the first run ("cold"; with `cold_disk`, after emptying the OS
+    file cache where allowed) and the median of the others."""
     times, rcs = [], []
+    dropped = drop_file_cache() if cold_disk else False
     for _ in range(runs):
         t0 = time.perf_counter()
         r = subprocess.run(argv, capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
         rcs.append(r.returncode)
     # One more run under -X importtime to see whether the command imports torch.
-    r = subprocess.run([sys.executable, "-X", "importtime", *argv[0:]], capture_output=True, text=True)
+    script = argv[1:] if argv[0] == sys.executable else argv  # a `python -c ...` command or a script
+    r = subprocess.run([sys.executable, "-X", "importtime", *script], capture_output=True, text=True)
     imports_torch = bool(re.search(r"\|\s+torch\s*$", r.stderr, flags=re.M))
     return {
         "command": " ".join([Path(argv[0]).name, *argv[1:]]),
         "exit_codes": rcs,
         "cold_s": q(times[0], "s"),
+        "cold_after_emptying_file_cache": dropped,
         "warm_median_s": q(statistics.median(times[1:]), "s"),
         "warm_runs_s": q([round(t, 4) for t in times[1:]], "s"),
         "imports_torch": imports_torch,

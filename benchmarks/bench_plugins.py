@@ -11,7 +11,8 @@ script re-invoked with ``--one CONFIG``), so each peak RSS is its own:
   a small demo set it writes first; seconds per step (median of the timed steps, data loading
   included, as a user sees it) and peak RSS.
 - ``run/<plugin>``: ``i2i-run`` on the shipped default model, wall time of the whole command, cold
-  (first run) and warm (median of three more).
+  (first run, after emptying the OS file cache where the benchmark may) and warm (median of three
+  more); text2img also on its transformers encoder path (onnxruntime hidden) as the baseline.
 - ``video/<frames>``: the shipped img2img model on a synthetic video of 24 and 240 frames: peak RSS
   must not grow with the length (frames stream through in chunks).
 """
@@ -36,6 +37,7 @@ from bench_img2img import MARK, log, maxrss_mib, q, run_child, time_command  # n
 PLUGINS = ("img2img", "text2img", "seg2img", "pose2img", "face2img")
 DEMO_N = {"img2img": 12, "text2img": 64, "seg2img": 24, "pose2img": 12, "face2img": 8}
 VIDEO_FRAMES = (24, 240)
+PARTS = ("train", "video", "run")
 
 
 def run_train(plugin: str, steps: int) -> dict[str, Any]:
@@ -130,22 +132,32 @@ def child_main(config: str, steps: int) -> int:
     return 0
 
 
+# The baseline: the same command with ONNX Runtime hidden, so text2img's encoder falls back to
+# transformers (what every run did before the shipped ONNX graph).
+WITHOUT_ONNXRUNTIME = (
+    "import sys; sys.modules['onnxruntime'] = None; from i2i.cli.main import run_main; run_main()"
+)
+
+
 def run_commands(bin_dir: Path, work: Path) -> dict[str, Any]:
-    """Whole `i2i-run` commands on the shipped models, the way a user types them."""
+    """Whole `i2i-run` commands on the shipped models, the way a user types them, and the text2img
+    one again on the transformers encoder path as the baseline measured in the same run."""
+    args = ["--plugin", "text2img", "--prompt", "red bird with short beak", "--out", str(work / "bird.png")]
     cases = {
-        "text2img": [
-            "--plugin",
-            "text2img",
-            "--prompt",
-            "red bird with short beak",
-            "--out",
-            str(work / "bird.png"),
-        ],
+        "text2img": [str(bin_dir / "i2i-run"), *args],
+        "text2img_transformers_baseline": [sys.executable, "-c", WITHOUT_ONNXRUNTIME, *args],
+        # the floor any command that runs a PyTorch model pays: starting Python and importing torch
+        "import_torch_floor": [sys.executable, "-c", "import torch"],
     }
-    out = {}
-    for name, args in cases.items():
+    out: dict[str, Any] = {}
+    for name, argv in cases.items():
         log(f"i2i-run {name}")
-        out[name] = {"status": "ok", **time_command([str(bin_dir / "i2i-run"), *args])}
+        out[name] = {"status": "ok", **time_command(argv, cold_disk=True)}
+    fast, slow = out["text2img"], out["text2img_transformers_baseline"]
+    for key in ("cold_s", "warm_median_s"):
+        out[f"text2img_speedup_{key[:-2]}"] = q(
+            slow[key]["value"] / fast[key]["value"], "x (baseline / onnx)"
+        )
     return out
 
 
@@ -164,7 +176,7 @@ def parent_main(args: argparse.Namespace) -> int:
         "train": {},
         "video": {},
     }
-    for plugin in PLUGINS:
+    for plugin in PLUGINS if "train" in args.only else ():
         log(f"train {plugin}")
         doc["train"][plugin] = run_child(
             f"train:{plugin}",
@@ -173,16 +185,17 @@ def parent_main(args: argparse.Namespace) -> int:
             script=Path(__file__).resolve(),
             extra=("--steps", str(args.steps)),
         )
-    for frames in VIDEO_FRAMES:
+    for frames in VIDEO_FRAMES if "video" in args.only else ():
         log(f"video {frames} frames")
         doc["video"][str(frames)] = run_child(
             f"video:{frames}", False, timeout=1800, script=Path(__file__).resolve()
         )
-    short, long = (doc["video"][str(f)].get("rss_peak", {}).get("value") for f in VIDEO_FRAMES)
+    short, long = (doc["video"].get(str(f), {}).get("rss_peak", {}).get("value") for f in VIDEO_FRAMES)
     if short and long:
         doc["video"]["rss_growth_long_vs_short"] = q(long / short, "x (peak RSS 240 frames / 24 frames)")
-    with tempfile.TemporaryDirectory() as work:
-        doc["run"] = run_commands(Path(sys.executable).parent, Path(work))
+    if "run" in args.only:
+        with tempfile.TemporaryDirectory() as work:
+            doc["run"] = run_commands(Path(sys.executable).parent, Path(work))
     text = json.dumps(doc, indent=1)
     print(text)
     out = Path(args.out or HERE / "results" / f"plugins-{socket.gethostname()}.json")
@@ -196,6 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", help="where to write the JSON (default benchmarks/results/plugins-<host>.json)")
     p.add_argument("--steps", type=int, default=4, help="training steps per plugin (the first is not timed)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="measure only these parts (a partial run writes a partial JSON: give --out)",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:

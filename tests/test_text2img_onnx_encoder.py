@@ -98,7 +98,9 @@ def test_build_reproduces_the_shipped_graph(tmp_path, pair):
     import onnxruntime
 
     opts = onnxruntime.SessionOptions()
-    opts.add_session_config_entry("session.model_external_initializers_file_folder_path", encoder_path("minilm"))
+    opts.add_session_config_entry(
+        "session.model_external_initializers_file_folder_path", encoder_path("minilm")
+    )
     session = onnxruntime.InferenceSession(built.read_bytes(), opts, providers=["CPUExecutionProvider"])
     enc = fast._load().encoder.tokenizer.encode_batch(PROMPTS[:2])
     ids = torch.tensor([e.ids for e in enc]).numpy()

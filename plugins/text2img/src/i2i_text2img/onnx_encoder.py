@@ -127,6 +127,7 @@ def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
     import onnx
     import torch
     from onnx import TensorProto
+
     from i2i.export import TextEncoderGraph, onnx_export
     from i2i_text2img.conditioner import HFTextEncoder
 
@@ -141,7 +142,9 @@ def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
         full = Path(tmp) / "full.onnx"
         # no constant folding: every initializer stays a parameter under its own name (folding
         # would store transposed copies of the Linear weights that the safetensors file lacks)
-        onnx_export(TextEncoderGraph(model), named, ("vector", "tokens", "token_mask"), full, axes, fold=False)
+        onnx_export(
+            TextEncoderGraph(model), named, ("vector", "tokens", "token_mask"), full, axes, fold=False
+        )
         graph = onnx.load(str(full))
     header_bytes, base = safetensors_header(model_dir / WEIGHTS)
     header = json.loads(header_bytes)
@@ -179,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["build"])
     parser.add_argument("name", help="a shipped encoder's short name, e.g. minilm")
     default_out = Path(__file__).parent / GRAPHS_DIR
-    parser.add_argument("--out", type=Path, default=default_out, help="folder for <name>.onnx and <name>.json")
+    parser.add_argument(
+        "--out", type=Path, default=default_out, help="folder for <name>.onnx and <name>.json"
+    )
     args = parser.parse_args(argv)
     print(build(args.name, encoder_path(args.name), args.out))
     return 0
