@@ -105,7 +105,11 @@ def load(name: str, model_dir: str | Path, max_length: int) -> OnnxTextEncoder |
     # idle ONNX Runtime threads spin by default, which would starve PyTorch's generator after it
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(model_dir))
-    session = onnxruntime.InferenceSession(graph.read_bytes(), options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(graph.read_bytes(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # an ONNX Runtime too old for the graph, or a damaged install: not fatal
+        log.warning("text encoder %s: ONNX Runtime cannot load its graph (%s); using transformers", name, exc)
+        return None
     limit = min(int(max_length), int(tok_config.get("model_max_length") or max_length))
     counter = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     counter.no_padding()
