@@ -57,7 +57,7 @@ def test_body_colour_follows_the_prompt_for_every_colour(pipe, judge):
     hits = 0
     for colour in HEADS["body"]:
         hits += _judged(pipe, judge, f"a {colour} bird")["body"].count(colour)
-    assert hits / (SAMPLES * len(HEADS["body"])) >= 0.6  # chance is 1/9
+    assert hits / (SAMPLES * len(HEADS["body"])) >= 0.9  # chance is 1/9; the shipped model: 72/72
 
 
 def test_i2i_run_prompt_only(tmp_path):
