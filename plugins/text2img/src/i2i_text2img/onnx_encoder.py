@@ -106,7 +106,9 @@ def load(name: str, model_dir: str | Path, max_length: int) -> OnnxTextEncoder |
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(model_dir))
     try:
-        session = onnxruntime.InferenceSession(graph.read_bytes(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            graph.read_bytes(), options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # an ONNX Runtime too old for the graph, or a damaged install: not fatal
         log.warning("text encoder %s: ONNX Runtime cannot load its graph (%s); using transformers", name, exc)
         return None
