@@ -281,35 +281,12 @@ def _compare(pipe: Pipeline, graph: nn.Module, session: Any, cond: Condition, se
 
 
 # ---- the text encoder (text2img) ------------------------------------------------------------------
-class TextEncoderGraph(nn.Module):
-    """input_ids, attention_mask -> (vector, tokens, token_mask) exactly as TextConditioner makes them:
-    mean-pooled token features scaled to norm sqrt(dim), padded token features zeroed."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        tokens = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
-        mask = attention_mask.bool()
-        tokens = tokens * mask[..., None].to(tokens.dtype)
-        pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1).to(tokens.dtype)
-        vector = F.normalize(pooled, dim=-1) * pooled.shape[-1] ** 0.5
-        return vector, tokens, mask
-
-
 def _text_encoder(conditioner: nn.Module) -> tuple[nn.Module, Any, int] | None:
-    """(encoder model, tokenizer, max tokens) of a conditioner that holds a frozen Hugging Face text
-    encoder outside its state dict and offers it through `text_encoder()` (text2img's
-    TextConditioner), else None."""
+    """(module: input_ids, attention_mask -> vector, tokens, token_mask; tokenizer; max tokens) of a
+    conditioner that holds a frozen Hugging Face text encoder outside its state dict and offers it
+    through `text_encoder()` (text2img's TextConditioner), else None."""
     method = getattr(conditioner, "text_encoder", None)
-    if not callable(method):
-        return None
-    found = method()
-    if found is None:
-        return None
-    model, tokenizer, limit = found
-    return model, tokenizer, int(limit)
+    return method() if callable(method) else None
 
 
 def _tokenizer_json(tokenizer: Any, limit: int, path: Path) -> bool:
@@ -334,8 +311,7 @@ def _export_text_encoder(
 ) -> tuple[float, bool, dict[str, Any]]:
     found = _text_encoder(pipe.conditioner)
     assert found is not None
-    model, tokenizer, limit = found
-    graph = TextEncoderGraph(model).eval()
+    graph, tokenizer, limit = found
     texts = [*captions, "a bird"]  # two lengths: padding is part of the traced graph
     enc = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
     named = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
@@ -343,11 +319,12 @@ def _export_text_encoder(
         name: {0: "batch", 1: "length"} for name in ("input_ids", "attention_mask", "tokens", "token_mask")
     }
     axes["vector"] = {0: "batch"}
-    training = model.training
+    training = [m.training for m in graph.modules()]
     try:
         onnx_export(graph, named, ("vector", "tokens", "token_mask"), model_path, axes)
-    finally:
-        model.train(training)  # the exporter restores the wrapper's mode onto the wrapped model
+    finally:  # the exporter restores the wrapper's mode onto the wrapped model
+        for m, mode in zip(graph.modules(), training):
+            m.training = mode
     session = _session(onnxruntime, model_path)
     check = [*texts, "a small yellow bird with a long pointed beak and grey wings"]
     enc = tokenizer(check, padding=True, truncation=True, max_length=limit, return_tensors="pt")

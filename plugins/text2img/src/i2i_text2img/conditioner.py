@@ -58,6 +58,24 @@ def check_prompt(prompt: Any, where: str = "--prompt") -> str:
     return text
 
 
+class SentenceEncoder(torch.nn.Module):
+    """input_ids, attention_mask -> (vector, tokens, token_mask): a transformers encoder plus this
+    plugin's pooling, mean-pooled token features scaled to norm sqrt(dim), padded tokens zeroed.
+    One module for encoding here, for `i2i export` (traced as is) and for the shipped ONNX graph."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tokens = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+        mask = attention_mask.bool()
+        tokens = tokens * mask[..., None].to(tokens.dtype)
+        pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1).to(tokens.dtype)
+        vector = torch.nn.functional.normalize(pooled, dim=-1) * pooled.shape[-1] ** 0.5
+        return vector, tokens, mask
+
+
 class HFTextEncoder:
     """A frozen transformers encoder + tokenizer: (vector, tokens, mask) for a batch of texts."""
 
@@ -79,6 +97,7 @@ class HFTextEncoder:
         if hasattr(model, "text_model"):  # CLIP-style dual encoders: keep the text tower
             model = model.text_model
         self.tokenizer, self.model = tokenizer, model
+        self.graph = SentenceEncoder(model).eval()
         limit = getattr(tokenizer, "model_max_length", max_length) or max_length
         self.limit = min(int(max_length), int(limit))
         self.hidden_size = int(model.config.hidden_size)
@@ -93,12 +112,7 @@ class HFTextEncoder:
         enc = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.limit, return_tensors="pt"
         ).to(device)
-        out = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-        mask = enc["attention_mask"].bool()
-        tokens = out.last_hidden_state.float() * mask[..., None]
-        pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        vector = torch.nn.functional.normalize(pooled, dim=-1) * pooled.shape[-1] ** 0.5
-        return vector, tokens, mask
+        return self.graph(enc["input_ids"], enc["attention_mask"])
 
 
 class _OnnxBackend:
@@ -169,10 +183,10 @@ class TextConditioner(Conditioner):
         return self._hf
 
     def text_encoder(self) -> tuple[torch.nn.Module, Any, int]:
-        """(transformers model, tokenizer, max tokens), whatever the backend: what `i2i export`
-        traces into `<stem>.text_encoder.onnx`."""
+        """(SentenceEncoder on transformers, tokenizer, max tokens), whatever the backend: what
+        `i2i export` traces into `<stem>.text_encoder.onnx`."""
         hf = self._transformers()
-        return hf.model, hf.tokenizer, hf.limit
+        return hf.graph, hf.tokenizer, hf.limit
 
     @property
     def limit(self) -> int:

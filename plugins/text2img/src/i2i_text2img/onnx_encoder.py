@@ -134,13 +134,12 @@ def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
     import torch
     from onnx import TensorProto
 
-    from i2i.export import TextEncoderGraph, onnx_export
+    from i2i.export import onnx_export
     from i2i_text2img.conditioner import HFTextEncoder
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     hf = HFTextEncoder(str(model_dir), max_length=512)
-    model, tokenizer = hf.model, hf.tokenizer
-    enc = tokenizer(["a bird", "a small red bird with a short beak"], padding=True, return_tensors="pt")
+    enc = hf.tokenizer(["a bird", "a small red bird with a short beak"], padding=True, return_tensors="pt")
     named = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
     axes = {k: {0: "batch", 1: "length"} for k in ("input_ids", "attention_mask", "tokens", "token_mask")}
     axes["vector"] = {0: "batch"}
@@ -148,9 +147,7 @@ def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
         full = Path(tmp) / "full.onnx"
         # no constant folding: every initializer stays a parameter under its own name (folding
         # would store transposed copies of the Linear weights that the safetensors file lacks)
-        onnx_export(
-            TextEncoderGraph(model), named, ("vector", "tokens", "token_mask"), full, axes, fold=False
-        )
+        onnx_export(hf.graph, named, ("vector", "tokens", "token_mask"), full, axes, fold=False)
         graph = onnx.load(str(full))
     header_bytes, base = safetensors_header(model_dir / WEIGHTS)
     header = json.loads(header_bytes)
