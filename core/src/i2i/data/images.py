@@ -64,20 +64,30 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def list_images(directory: str | Path) -> list[Path]:
-    """The image files directly inside `directory`, sorted by name.
+def list_images(directory: str | Path, recursive: bool = False) -> list[Path]:
+    """The image files inside `directory`, sorted by name (by relative path when `recursive`).
 
-    Not recursive, and hidden files are skipped: `._x.png` files left by macOS on shared drives
-    have an image suffix but are not images, and would otherwise fail a whole batch run.
+    Only the directory itself unless `recursive`, which also walks its sub-directories (a photo
+    collection sorted into albums). Hidden files and directories are skipped: `._x.png` files left
+    by macOS on shared drives have an image suffix but are not images and would otherwise fail a
+    whole batch run, and `.cache/`-style folders hold thumbnails, not data. The order is stable
+    across file systems, so index i names the same file on every machine (exact resume).
+    Raises `InputError` when `directory` is missing or not a directory.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(directory, "not a directory" if directory.exists() else "no such directory")
-    return sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    )
+    if not recursive:
+        return sorted(p for p in directory.iterdir() if _is_image_file(p))
+    found: list[Path] = []
+    for folder, subdirs, files in os.walk(directory):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found.extend(p for p in (Path(folder, f) for f in files) if _is_image_file(p))
+    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
 
 
 def _wide_to_8bit(img: Image.Image) -> Image.Image:

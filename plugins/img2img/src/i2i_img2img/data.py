@@ -11,7 +11,6 @@ sample key, so a resumed run sees exactly the samples it would have seen.
 from __future__ import annotations
 
 import random
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,14 @@ import torch
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
-from i2i.data.images import image_to_tensor, list_images, read_image
+from i2i.data.folders import PhotoFolder, split_folder
+from i2i.data.images import image_to_tensor
 from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
 
 LAYOUTS = ("auto", "aligned", "pairs", "photos")
 TASKS = ("paired", "colorize", "edges", "sr")
-SPLIT_FALLBACKS = {"test": ("test", "val"), "val": ("val", "test"), "train": ("train",)}
-HELD_OUT_FRACTION = 10  # without split folders, one image in ten (by name hash) is held out
+PAIR_FOLDERS = {"a": "A", "b": "B"}  # the pairs layout: A/ and B/ matched by file name
 
 
 def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
@@ -36,29 +35,6 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"data.{key} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-def _held_out(path: Path) -> bool:
-    """Stable per file name, so adding photos never moves an existing one between train and test."""
-    return zlib.crc32(path.stem.encode()) % HELD_OUT_FRACTION == 0
-
-
-def split_dir(root: Path, split: str) -> tuple[Path, bool | None]:
-    """(folder holding the split, which side of the name-hash split to keep or None for all)."""
-    for name in SPLIT_FALLBACKS.get(split, (split,)):
-        if (root / name).is_dir():
-            return root / name, None
-    if any((root / s).is_dir() for s in ("train", "val", "test")):
-        raise InputError(root, f"has no {split!r} split folder")
-    return root, split != "train"
-
-
-def _select(files: list[Path], held_out: bool | None) -> list[Path]:
-    """Without split folders: the held-out tenth for test/val, the rest for training."""
-    if held_out is None or len(files) < 2:
-        return files
-    test = [p for p in files if _held_out(p)] or files[-1:]  # tiny folders still hold one out
-    return test if held_out else [p for p in files if p not in test]
 
 
 def canny_edges(image: Image.Image, sigma: float) -> Image.Image:
@@ -90,9 +66,10 @@ class Img2ImgDataset(I2IDataset):
             flip=bool(data["flip"]),
             resize_mode=str(data["resize_mode"]),
         )
-        self.items = self._list()
-        if not self.items:
-            raise InputError(self.root, f"no images for split {split!r} ({self.layout} layout)")
+        # Listing, split folders, the held-out tenth and A/B matching are the core's PhotoFolder.
+        folders = PAIR_FOLDERS if self.layout == "pairs" else None
+        self.photos = PhotoFolder(self.root, split, key="a", folders=folders)
+        self.items: list[tuple[Path, Path | None]] = [(s["a"], s.get("b")) for s in self.photos.samples]  # type: ignore[misc]
 
     # ---- listing -----------------------------------------------------------------------------
     def _detect(self, layout: str) -> str:
@@ -100,20 +77,8 @@ class Img2ImgDataset(I2IDataset):
             return layout
         if self.task != "paired":
             return "photos"
-        probe, _ = split_dir(self.root, self.split) if self.root.is_dir() else (self.root, None)
+        probe, _ = split_folder(self.root, self.split)
         return "pairs" if (probe / "A").is_dir() else "aligned"
-
-    def _list(self) -> list[tuple[Path, Path | None]]:
-        folder, held_out = split_dir(self.root, self.split)
-        if self.layout != "pairs":
-            return [(p, None) for p in _select(list_images(folder), held_out)]
-        a_files = {p.stem: p for p in list_images(folder / "A")}
-        b_files = {p.stem: p for p in list_images(folder / "B")}
-        for stem in sorted(a_files.keys() ^ b_files.keys()):
-            lone = a_files.get(stem) or b_files[stem]
-            raise InputError(lone, "has no partner with the same name in the other of A/ and B/")
-        chosen = _select([a_files[s] for s in sorted(a_files)], held_out)
-        return [(a, b_files[a.stem]) for a in chosen]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -127,17 +92,18 @@ class Img2ImgDataset(I2IDataset):
     # ---- one sample --------------------------------------------------------------------------
     def _pair(self, index: int) -> tuple[Image.Image, Image.Image]:
         """(input, target) at full resolution, before geometry."""
-        first, second = self.items[index]
+        images = self.photos.read(index)
         if self.layout == "pairs":
-            a, b = read_image(first), read_image(second)
+            a, b = images["a"], images["b"]
         elif self.layout == "aligned":
-            ab = read_image(first)
+            ab = images["a"]
+            first = self.items[index][0]
             w, h = ab.size
             if w < 2:
                 raise InputError(first, f"is {w}x{h}: an aligned pair must hold A and B side by side")
             a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, 2 * (w // 2), h))
         else:
-            photo = read_image(first)
+            photo = images["a"]
             return photo, photo
         return (b, a) if str(self.data["direction"]) == "BtoA" else (a, b)
 
