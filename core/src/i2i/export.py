@@ -1,17 +1,20 @@
 """`i2i export`: a model's generator as an ONNX file, for runtimes without Python or PyTorch.
 
 What is exported is the GENERATOR, the part that is a fixed tensor program. Its `Condition` is
-flattened into named tensor inputs ("maps", "vector", "tokens", "token_mask", "refs", and "z" for
-models that take noise); the output is "image" in [-1, 1]. Which fields a model needs is found by
-running its conditioner once on an example (a sample of the plugin's demo data, or of `--data`):
-the fields it fills are traced, and those the generator never reads drop out of the graph.
+flattened by name (`Condition.named_tensors()`: "maps", "vector", "tokens", "token_mask", "refs",
+"parts.<name>" for each named part, and "z" for models that take noise) into the graph's inputs;
+the graph rebuilds the Condition with `Condition.from_named`; the output is "image" in [-1, 1].
+Which fields a model needs is found by running its conditioner once on an example (a sample of the
+plugin's demo data, or of `--data`): the fields it fills are traced, and those the generator never
+reads drop out of the graph.
 
 The conditioner stays in Python: it reads files, detects keypoints, warps, one-hot encodes; a user
 of the ONNX file must produce the same tensors (the JSON written beside the model says which, with
-the example's shapes). The one exception is text2img's frozen text encoder, a plain tensor program
-too: it is written as `<stem>.text_encoder.onnx` (input_ids, attention_mask -> vector, tokens,
-token_mask) with its tokenizer as `<stem>.tokenizer.json`, so the whole text -> image path runs in
-ONNX Runtime.
+the example's shapes). A plugin can offer more tensor programs of its own, its *exportable parts*
+(`Modality.exports`, a function `parts(pipeline, batch) -> list[ExportPart]`): each is written as
+`<stem>.<part name>.onnx`, with any extra files it names (`<stem>.<file name>`), checked against
+PyTorch like the generator and described under "parts" in the JSON. The core knows nothing about
+what a part is.
 
 The batch axis is dynamic. Height and width are made dynamic too and checked at a second size; a
 generator whose traced graph does not generalise (shapes baked in) is exported again at the
@@ -23,14 +26,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from copy import deepcopy as copy_module
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +42,64 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i import onnx_runtime
 from i2i.errors import ConfigError, I2IError, InputError
 from i2i.interfaces import Condition
 from i2i.modality import resolve_object
+from i2i.onnx_runtime import EXTRA_HINT, require_onnx
 from i2i.pipeline import Pipeline, draw_noise, load_pipeline
 
+__all__ = ["EXTRA_HINT", "ExportPart", "ExportResult", "PartResult", "export_onnx", "onnx_export"]
+
 FORMATS = ("onnx",)
-EXTRA_HINT = "ONNX export needs the export extra: pip install 'i2i-core[export]'"
 OPSET = 17
 TOLERANCE = 1e-3  # max abs difference to PyTorch, on images in [-1, 1]
-FIELDS = tuple(f.name for f in fields(Condition))
-SPATIAL = ("maps", "refs")  # (B, C, H, W) fields whose H and W may be dynamic
+SPATIAL = ("maps", "refs")  # (B, C, H, W) fields whose H and W may be dynamic; 4-D parts too
+SEQUENCE = ("tokens", "token_mask")  # (B, T, ...) fields whose length T may differ per input
+PART_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # <stem>.<part>.onnx
+FILE_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9]+\Z")  # <stem>.<file>, e.g. vocab.json
 NOTE = (
     "Inputs are the Condition the plugin's conditioner makes from raw inputs (files, keypoints, "
-    "warps, one-hot labels, identity or style embeddings), which is not part of this file; z is "
-    "standard normal noise. The output image is (B, 3, H, W) in [-1, 1]."
+    "warps, one-hot labels, identity or style embeddings), which is not part of this file, flattened "
+    "by name (parts.<name> for the condition's named parts); z is standard normal noise. The output "
+    "image is (B, 3, H, W) in [-1, 1]."
 )
+
+
+@dataclass
+class ExportPart:
+    """One tensor program a plugin offers for export beside the generator (`Modality.exports`).
+
+    name: lower-case identifier; the file is `<stem>.<name>.onnx` and the JSON describes it under
+        `parts.<name>`.
+    module: an nn.Module called as `module(*inputs.values())`, returning one tensor or a tuple of
+        tensors in the order of `outputs`. It is exported in eval mode (its modes are restored).
+    inputs: example inputs by ONNX input name, to trace with.
+    outputs: the ONNX output names.
+    dynamic_axes: torch.onnx's dynamic_axes (input or output name -> {axis: axis name}).
+    checks: more inputs (same names) the ONNX graph must reproduce PyTorch on, e.g. other lengths.
+    files: extra files by name (`<stem>.<file name>`) -> a writer called with the temporary path
+        to write (moved into place with the model only when every check passed).
+    info: anything else for the JSON description (shapes in words, a pretrained model's name).
+    """
+
+    name: str
+    module: nn.Module
+    inputs: Mapping[str, Tensor]
+    outputs: Sequence[str]
+    dynamic_axes: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    checks: Sequence[Mapping[str, Tensor]] = ()
+    files: Mapping[str, Callable[[Path], None]] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PartResult:
+    """What was written for one exportable part and how it compares with PyTorch."""
+
+    model: Path
+    files: dict[str, Path]
+    max_abs_diff: float
 
 
 @dataclass
@@ -68,19 +114,7 @@ class ExportResult:
     max_abs_diff: float
     seconds: float
     dropped: list[str] = field(default_factory=list)
-    text_encoder: Path | None = None
-    tokenizer: Path | None = None
-    text_encoder_diff: float | None = None
-
-
-def require_onnx() -> tuple[Any, Any]:
-    """(onnx, onnxruntime), or a one-line ConfigError naming the extra that installs them."""
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(EXTRA_HINT) from None
-    return onnx, onnxruntime
+    parts: dict[str, PartResult] = field(default_factory=dict)
 
 
 def check_format(fmt: str) -> None:
@@ -134,7 +168,8 @@ def example_batch(pipe: Pipeline, data: str | Path | None = None) -> dict[str, A
 
 # ---- the graph ------------------------------------------------------------------------------------
 class GeneratorGraph(nn.Module):
-    """Positional tensors (Condition fields in `names`, then z) -> Condition -> generator -> image."""
+    """Positional tensors (the Condition's named tensors in `names`, then z) -> Condition (by
+    `Condition.from_named`) -> generator -> image."""
 
     def __init__(self, generator: nn.Module, names: Sequence[str], noise: bool) -> None:
         super().__init__()
@@ -143,9 +178,9 @@ class GeneratorGraph(nn.Module):
         self.noise = noise
 
     def forward(self, *tensors: Tensor) -> Tensor:
-        given = dict(zip(self.names, tensors))
+        cond = Condition.from_named(dict(zip(self.names, tensors)))
         z = tensors[len(self.names)] if self.noise else None
-        return self.generator(Condition(**given), z).float()
+        return self.generator(cond, z).float()
 
 
 def baked(module: nn.Module) -> nn.Module:
@@ -171,10 +206,14 @@ def baked(module: nn.Module) -> nn.Module:
     return copy
 
 
+def _is_spatial(name: str, t: Tensor) -> bool:
+    return t.dim() == 4 and (name in SPATIAL or name.startswith("parts."))
+
+
 def _inputs(pipe: Pipeline, cond: Condition, seed: int = 0) -> dict[str, Tensor]:
-    """The named graph inputs for a condition: its filled fields, then z when the model takes noise."""
-    named = {k: v for k, v in cond._tensors().items()}
-    dim = int(getattr(pipe.generator, "noise_dim", 0))
+    """The named graph inputs for a condition: its tensors by name, then z when the model takes noise."""
+    named = dict(cond.named_tensors())
+    dim = int(pipe.generator.noise_dim)
     if dim:
         named["z"] = draw_noise(cond.batch_size, dim, seed)
     return named
@@ -184,9 +223,9 @@ def _dynamic_axes(named: Mapping[str, Tensor], spatial: bool) -> dict[str, dict[
     axes: dict[str, dict[int, str]] = {}
     for name, t in named.items():
         axes[name] = {0: "batch"}
-        if name in ("tokens", "token_mask"):
-            axes[name][1] = "length"  # captions differ in token count
-        if spatial and name in SPATIAL and t.dim() == 4:
+        if name in SEQUENCE:
+            axes[name][1] = "length"  # token sequences differ in length
+        if spatial and _is_spatial(name, t):
             axes[name].update({2: "height", 3: "width"})
     axes["image"] = {0: "batch", 2: "out_height", 3: "out_width"} if spatial else {0: "batch"}
     return axes
@@ -203,8 +242,10 @@ def onnx_export(
 ) -> None:
     """torch.onnx.export with the TorchScript exporter (dynamo=False), which needs no onnxscript and
     handles the dynamic_axes every generator here needs; its deprecation warnings are silenced.
-    `fold=False` keeps every parameter as an initializer under its own name (text2img's weightless
-    encoder graph relies on that)."""
+    `fold=False` keeps every parameter as an initializer under its own name (a weightless graph
+    whose initializers point into another file relies on that). The modes of the module's
+    submodules are restored afterwards (the exporter sets a wrapper's mode onto what it wraps)."""
+    training = [m.training for m in module.modules()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -223,35 +264,25 @@ def onnx_export(
         except (torch.onnx.errors.OnnxExporterError, RuntimeError) as exc:
             detail = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
             raise I2IError(f"cannot export {type(module).__name__} to ONNX: {detail}") from None
-
-
-def _session(onnxruntime: Any, path: Path) -> Any:
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # no warnings on stderr for initializers kept as constants
-    # idle ONNX Runtime threads spin by default, starving the PyTorch runs compared against them
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _run(session: Any, named: Mapping[str, Tensor]) -> list[Any]:
-    wanted = {i.name for i in session.get_inputs()}
-    return session.run(None, {k: v.numpy() for k, v in named.items() if k in wanted})
+        finally:
+            for m, mode in zip(module.modules(), training):
+                m.training = mode
 
 
 def _resize(cond: Condition, size: tuple[int, int]) -> Condition:
     def scale(t: Tensor) -> Tensor:
-        if t.dim() != 4:
-            return t
         return F.interpolate(t.float(), size=size, mode="nearest").to(t.dtype)
 
-    return replace(cond, **{k: scale(v) for k, v in cond._tensors().items() if k in SPATIAL})
+    named = cond.named_tensors()
+    return Condition.from_named({k: scale(v) if _is_spatial(k, v) else v for k, v in named.items()})
 
 
 def _other_size(pipe: Pipeline, cond: Condition) -> tuple[int, int] | None:
     """A second, non-square size, a multiple of the generator's, to check dynamic H and W at."""
-    if cond.maps is None and cond.refs is None:
+    spatial = [t for k, t in cond.named_tensors().items() if _is_spatial(k, t)]
+    if not spatial:
         return None
-    h, w = (cond.maps if cond.maps is not None else cond.refs).shape[-2:]  # type: ignore[union-attr]
+    h, w = spatial[0].shape[-2:]
     m = max(1, pipe.size_multiple)
     return h + m, w + 2 * m
 
@@ -267,85 +298,104 @@ def _batch_of_two(cond: Condition) -> Condition:
             return t.flip(-1)
         return t * 0.5 if t.is_floating_point() else t
 
-    return Condition(**{k: torch.cat([v, second(k, v)]) for k, v in cond._tensors().items()})
+    named = cond.named_tensors()
+    return Condition.from_named({k: torch.cat([v, second(k, v)]) for k, v in named.items()})
+
+
+def _difference(got: Sequence[Any], expected: Sequence[Tensor]) -> float:
+    """Max abs difference over outputs; a shape mismatch or an unequal non-float output is inf."""
+    worst = 0.0
+    for g, e in zip(got, expected, strict=True):
+        e = e.detach().cpu()
+        if tuple(g.shape) != tuple(e.shape):
+            return float("inf")
+        if e.is_floating_point():
+            worst = max(worst, float(abs(g - e.float().numpy()).max()) if e.numel() else 0.0)
+        elif not (g == e.numpy()).all():
+            return float("inf")
+    return worst
 
 
 @torch.no_grad()
 def _compare(pipe: Pipeline, graph: nn.Module, session: Any, cond: Condition, seed: int) -> float:
     named = _inputs(pipe, cond, seed)
-    expected = graph(*named.values()).numpy()
-    (got,) = _run(session, named)
-    if got.shape != expected.shape:
-        return float("inf")
-    return float(abs(got - expected).max())
-
-
-# ---- the text encoder (text2img) ------------------------------------------------------------------
-def _text_encoder(conditioner: nn.Module) -> tuple[nn.Module, Any, int] | None:
-    """(module: input_ids, attention_mask -> vector, tokens, token_mask; tokenizer; max tokens) of a
-    conditioner that holds a frozen Hugging Face text encoder outside its state dict and offers it
-    through `text_encoder()` (text2img's TextConditioner), else None."""
-    method = getattr(conditioner, "text_encoder", None)
-    return method() if callable(method) else None
-
-
-def _tokenizer_json(tokenizer: Any, limit: int, path: Path) -> bool:
-    """The fast tokenizer as one tokenizer.json, set to pad and truncate as the conditioner does;
-    False where the tokenizer has no fast (Rust `tokenizers`) backend."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return False
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_str(backend.to_str())
-    tok.enable_truncation(max_length=limit)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    tok.enable_padding(pad_id=pad_id, pad_token=tokenizer.pad_token or "[PAD]")
-    tok.save(str(path))
-    return True
+    expected = graph(*named.values())
+    return _difference(onnx_runtime.run(session, named), [expected])
 
 
 @torch.no_grad()
-def _export_text_encoder(
-    pipe: Pipeline, captions: Sequence[str], model_path: Path, tok_path: Path, onnxruntime: Any
-) -> tuple[float, bool, dict[str, Any]]:
-    found = _text_encoder(pipe.conditioner)
-    assert found is not None
-    graph, tokenizer, limit = found
-    texts = [*captions, "a bird"]  # two lengths: padding is part of the traced graph
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-    named = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    axes = {
-        name: {0: "batch", 1: "length"} for name in ("input_ids", "attention_mask", "tokens", "token_mask")
-    }
-    axes["vector"] = {0: "batch"}
-    training = [m.training for m in graph.modules()]
+def _generalises(pipe: Pipeline, graph: nn.Module, path: Path, cond: Condition) -> bool:
+    """Whether the graph traced with dynamic H and W gives PyTorch's output at another size."""
     try:
-        onnx_export(graph, named, ("vector", "tokens", "token_mask"), model_path, axes)
-    finally:  # the exporter restores the wrapper's mode onto the wrapped model
-        for m, mode in zip(graph.modules(), training):
+        session = onnx_runtime.session(path)
+        return _compare(pipe, graph, session, cond, 2) <= TOLERANCE
+    except Exception:  # a generator or a graph that cannot run at that size: fixed size
+        return False
+
+
+# ---- the plugin's exportable parts ----------------------------------------------------------------
+def offered_parts(pipe: Pipeline, batch: Mapping[str, Any]) -> list[ExportPart]:
+    """The parts the modality offers (`Modality.exports`), checked for usable, unique names."""
+    if not pipe.modality.exports:
+        return []
+    parts = list(resolve_object(pipe.modality.exports)(pipe, batch))
+    seen: set[str] = set()
+    for part in parts:
+        if not isinstance(part, ExportPart):
+            raise I2IError(
+                f"plugin {pipe.modality.name}: exports gave {type(part).__name__}, not an ExportPart"
+            )
+        for name, pattern in [(part.name, PART_NAME), *((f, FILE_NAME) for f in part.files)]:
+            if not pattern.match(name):
+                raise I2IError(f"plugin {pipe.modality.name}: unusable export name {name!r}")
+            if name in seen:
+                raise I2IError(f"plugin {pipe.modality.name}: export name {name!r} given twice")
+            seen.add(name)
+    return parts
+
+
+def _outputs(value: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    return [value] if isinstance(value, Tensor) else list(value)
+
+
+@torch.no_grad()
+def _export_part(part: ExportPart, model: Path, files: Mapping[str, Path]) -> float:
+    """Trace one part to `model`, check it against PyTorch on its example and its checks, then
+    write its extra files; returns the max abs difference."""
+    modes = [m.training for m in part.module.modules()]
+    part.module.eval()
+    try:
+        onnx_export(part.module, part.inputs, part.outputs, model, dict(part.dynamic_axes))
+        session = onnx_runtime.session(model)
+        diff = 0.0
+        for named in [part.inputs, *part.checks]:
+            expected = _outputs(part.module(*named.values()))
+            diff = max(diff, _difference(onnx_runtime.run(session, named), expected))
+    finally:
+        for m, mode in zip(part.module.modules(), modes):
             m.training = mode
-    session = _session(onnxruntime, model_path)
-    check = [*texts, "a small yellow bird with a long pointed beak and grey wings"]
-    enc = tokenizer(check, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-    got = session.run(
-        None, {"input_ids": enc["input_ids"].numpy(), "attention_mask": enc["attention_mask"].numpy()}
-    )
-    vector, tokens, _ = graph(enc["input_ids"], enc["attention_mask"])  # PyTorch, the reference
-    diff = max(float(abs(got[0] - vector.numpy()).max()), float(abs(got[1] - tokens.numpy()).max()))
-    wrote_tokenizer = _tokenizer_json(tokenizer, limit, tok_path)
-    info = {
-        "inputs": {"input_ids": "int64 (B, T)", "attention_mask": "int64 (B, T), 1 for real tokens"},
-        "outputs": {
-            "vector": f"float32 (B, {vector.shape[1]})",
-            "tokens": f"float32 (B, T, {tokens.shape[2]})",
-            "token_mask": "bool (B, T)",
+    if diff > TOLERANCE:
+        raise I2IError(
+            f"ONNX export of part {part.name!r} differs from PyTorch by {diff:.2g} (> {TOLERANCE})"
+        )
+    for name, write in part.files.items():
+        write(files[name])
+    return diff
+
+
+def _part_meta(part: ExportPart, result: PartResult) -> dict[str, Any]:
+    return {
+        "file": result.model.name,
+        "inputs": {
+            k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+            for k, v in part.inputs.items()
         },
-        "encoder": getattr(pipe.conditioner, "encoder_name", None),
-        "max_length": limit,
-        "max_abs_diff": diff,
+        "outputs": list(part.outputs),
+        "dynamic_axes": {k: dict(v) for k, v in part.dynamic_axes.items()},
+        "files": {k: p.name for k, p in result.files.items()},
+        "max_abs_diff": result.max_abs_diff,
+        **dict(part.info),
     }
-    return diff, wrote_tokenizer, info
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -363,15 +413,16 @@ def export_onnx(
     data: str | Path | None = None,
     fmt: str = "onnx",
 ) -> ExportResult:
-    """Export a model's generator (and text2img's text encoder) to ONNX beside a JSON description.
+    """Export a model's generator (and the exportable parts its plugin offers) to ONNX beside a
+    JSON description.
 
     `source` is what `load_pipeline` takes (model file, run directory, plugin name). Writes `out`
-    (must end in .onnx), `<stem>.json` and, for a text encoder, `<stem>.text_encoder.onnx` and
-    `<stem>.tokenizer.json`; all are written to temporary files, checked with ONNX Runtime against
+    (must end in .onnx), `<stem>.json` and, per part, `<stem>.<part>.onnx` and its extra files
+    `<stem>.<file>`; all are written to temporary files, checked with ONNX Runtime against
     PyTorch, and only then moved into place.
     """
     check_format(fmt)
-    onnx, onnxruntime = require_onnx()
+    onnx, _ = require_onnx()
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise InputError(out, "--out must end in .onnx")
@@ -382,26 +433,28 @@ def export_onnx(
     batch = example_batch(pipe, data)
     with torch.no_grad():
         cond = pipe.conditioner(batch)
+    parts = offered_parts(pipe, batch)
     named = _inputs(pipe, cond)
     names = [k for k in named if k != "z"]
     noise = "z" in named
     graph = GeneratorGraph(pipe.generator, names, noise).eval()  # PyTorch's reference
     traced = GeneratorGraph(baked(pipe.generator), names, noise).eval()  # what is exported
     meta_path = out.with_suffix(".json")
-    enc_path = out.with_name(out.stem + ".text_encoder.onnx")
-    tok_path = out.with_name(out.stem + ".tokenizer.json")
-    temps = {p: _temp_beside(p) for p in (out, meta_path, enc_path, tok_path)}
+    part_paths = {p.name: out.with_name(f"{out.stem}.{p.name}.onnx") for p in parts}
+    file_paths = {p.name: {f: out.with_name(f"{out.stem}.{f}") for f in p.files} for p in parts}
+    finals = [out, meta_path, *part_paths.values(), *(f for d in file_paths.values() for f in d.values())]
+    temps = {p: _temp_beside(p) for p in finals}
     try:
         other = _other_size(pipe, cond)
         spatial = "none" if other is None else "dynamic"
         with torch.no_grad():
             expected = graph(*named.values())
         onnx_export(traced, named, ("image",), temps[out], _dynamic_axes(named, other is not None))
-        if other is not None and not _generalises(pipe, graph, onnxruntime, temps[out], _resize(cond, other)):
+        if other is not None and not _generalises(pipe, graph, temps[out], _resize(cond, other)):
             spatial = "fixed"
             onnx_export(traced, named, ("image",), temps[out], _dynamic_axes(named, False))
         onnx.checker.check_model(str(temps[out]))
-        session = _session(onnxruntime, temps[out])
+        session = onnx_runtime.session(temps[out])
         kept = [i.name for i in session.get_inputs()]
         diff = max(
             _compare(pipe, graph, session, cond, 0), _compare(pipe, graph, session, _batch_of_two(cond), 1)
@@ -418,25 +471,16 @@ def export_onnx(
             seconds=0.0,
             dropped=[k for k in named if k not in kept],
         )
-        text_info = None
-        if _text_encoder(pipe.conditioner) is not None:
-            captions = batch.get("caption") or ["a small bird"]
-            captions = [captions] if isinstance(captions, str) else list(captions)
-            enc_diff, wrote_tok, text_info = _export_text_encoder(
-                pipe, captions, temps[enc_path], temps[tok_path], onnxruntime
-            )
-            if enc_diff > TOLERANCE:
-                raise I2IError(f"ONNX export of the text encoder differs from PyTorch by {enc_diff:.2g}")
-            result.text_encoder, result.text_encoder_diff = enc_path, enc_diff
-            text_info["file"] = enc_path.name
-            if wrote_tok:
-                result.tokenizer = tok_path
-                text_info["tokenizer"] = tok_path.name
-        meta = _meta(pipe, result, named, expected, text_info)
+        parts_meta = {}
+        for part in parts:
+            files = {f: temps[p] for f, p in file_paths[part.name].items()}
+            part_diff = _export_part(part, temps[part_paths[part.name]], files)
+            result.parts[part.name] = PartResult(part_paths[part.name], file_paths[part.name], part_diff)
+            parts_meta[part.name] = _part_meta(part, result.parts[part.name])
+        meta = _meta(pipe, result, named, expected, parts_meta)
         temps[meta_path].write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        for final in (out, meta_path, enc_path, tok_path):
-            if final in (result.model, result.meta, result.text_encoder, result.tokenizer):
-                os.replace(temps.pop(final), final)
+        for final in finals:
+            os.replace(temps.pop(final), final)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
@@ -444,22 +488,12 @@ def export_onnx(
     return result
 
 
-@torch.no_grad()
-def _generalises(pipe: Pipeline, graph: nn.Module, onnxruntime: Any, path: Path, cond: Condition) -> bool:
-    """Whether the graph traced with dynamic H and W gives PyTorch's output at another size."""
-    try:
-        session = _session(onnxruntime, path)
-        return _compare(pipe, graph, session, cond, 2) <= TOLERANCE
-    except Exception:  # a generator or a graph that cannot run at that size: fixed size
-        return False
-
-
 def _meta(
     pipe: Pipeline,
     result: ExportResult,
     named: Mapping[str, Tensor],
     expected: Tensor,
-    text_info: dict[str, Any] | None,
+    parts: Mapping[str, Any],
 ) -> dict[str, Any]:
     axes = _dynamic_axes(named, result.spatial == "dynamic")
     inputs = {
@@ -485,9 +519,9 @@ def _meta(
         },
         "spatial": result.spatial,
         "size_multiple": pipe.size_multiple,
-        "noise_dim": int(getattr(pipe.generator, "noise_dim", 0)),
+        "noise_dim": int(pipe.generator.noise_dim),
         "max_abs_diff": result.max_abs_diff,
-        "text_encoder": text_info,
+        "parts": dict(parts),
         "note": NOTE,
         "config": json.loads(pipe.config.to_json()),
     }

@@ -47,8 +47,14 @@ class InputSpec:
 class Modality:
     """A condition type. The engine trains and runs any modality the same way.
 
-    conditioner, dataset, demo_data, evaluator, adapt and importers are import strings; config and
-    default_checkpoint are package resources written "package:relative/path".
+    conditioner, dataset, demo_data, evaluator, adapt, exports, validate_config and importers are
+    import strings; config and default_checkpoint are package resources written
+    "package:relative/path".
+    exports names `parts(pipeline, batch) -> list[i2i.export.ExportPart]`: tensor programs of the
+    modality beyond the generator that `i2i export` writes as ONNX too (e.g. a frozen pretrained
+    encoder of the condition, with the files it needs); the core knows nothing else about them.
+    validate_config names `validate(config) -> None`, called with the resolved config before
+    training starts (`i2i.validation.validate`); it raises `i2i.errors.ConfigError` naming the key.
     presets maps a short name (given to `--config NAME`) to a package resource YAML.
     """
 
@@ -64,6 +70,8 @@ class Modality:
     importers: Sequence[str] = ()
     evaluator: str | None = None
     adapt: str | None = None
+    exports: str | None = None
+    validate_config: str | None = None
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:

@@ -146,11 +146,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {result.model} and {result.meta} in {result.seconds:.1f} s")
     print(f"inputs: {inputs}; output: image {tuple(result.output)}; height/width: {result.spatial}")
     print(f"max abs difference to PyTorch: {result.max_abs_diff:.2g}")
-    if result.text_encoder is not None:
-        tokenizer = f" and its tokenizer {result.tokenizer}" if result.tokenizer else ""
-        print(
-            f"text encoder: {result.text_encoder}{tokenizer} (max abs difference {result.text_encoder_diff:.2g})"
-        )
+    for name, part in result.parts.items():
+        files = "".join(f" and {path}" for path in part.files.values())
+        print(f"part {name}: {part.model}{files} (max abs difference {part.max_abs_diff:.2g})")
     return 0
 
 

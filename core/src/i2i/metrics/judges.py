@@ -1,6 +1,6 @@
 """Proxy judges: small networks trained on real data to score generated images offline.
 
-A text2img attribute classifier or a seg2img segmenter is trained once per data set and cached
+A plugin's judge (an attribute classifier, a segmenter) is trained once per data set and cached
 under the user cache folder, keyed by a digest of what it was trained on, so evaluating many
 checkpoints (or re-running `i2i eval`) shares one judge. A torn or stale cache file is retrained,
 never trusted; writes are atomic.

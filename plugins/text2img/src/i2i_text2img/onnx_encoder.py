@@ -28,10 +28,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from i2i.onnx_runtime import session
+
 log = logging.getLogger("i2i.text2img")
 
 WEIGHTS = "model.safetensors"
 GRAPHS_DIR = "encoders"
+# The encoder graph's interface, one definition for the shipped graph (`build`) and for
+# `i2i export` (i2i_text2img.export): token ids and mask in, sentence vector and token features out.
+INPUTS = ("input_ids", "attention_mask")
+OUTPUTS = ("vector", "tokens", "token_mask")
+AXES: dict[str, dict[int, str]] = {
+    **{k: {0: "batch", 1: "length"} for k in (*INPUTS, "tokens", "token_mask")},
+    "vector": {0: "batch"},
+}
 
 
 def safetensors_header(path: Path) -> tuple[bytes, int]:
@@ -39,6 +49,18 @@ def safetensors_header(path: Path) -> tuple[bytes, int]:
     with open(path, "rb") as fh:
         (n,) = struct.unpack("<Q", fh.read(8))
         return fh.read(n), 8 + n
+
+
+def padded(tokenizer: Any, limit: int, pad_token: str | None) -> Any:
+    """A `tokenizers.Tokenizer` set to pad a batch to its longest text and truncate at `limit`
+    tokens, as the conditioner's transformers tokenizer does (`padding=True, truncation=True`):
+    the one place that configures it, for the ONNX inference path and the exported tokenizer.json.
+    Configures `tokenizer` in place and returns it."""
+    tokenizer.enable_truncation(max_length=int(limit))
+    pad = pad_token or "[PAD]"
+    pad_id = tokenizer.token_to_id(pad)
+    tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad)
+    return tokenizer
 
 
 def _graph_files(name: str) -> tuple[Path, Path] | None:
@@ -84,7 +106,7 @@ def load(name: str, model_dir: str | Path, max_length: int) -> OnnxTextEncoder |
     model_dir = Path(model_dir)
     weights = model_dir / WEIGHTS
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401  (installed? else this path declines)
         from tokenizers import Tokenizer
     except ImportError as exc:
         log.debug("text encoder %s: no ONNX path (%s)", name, exc)
@@ -100,15 +122,8 @@ def load(name: str, model_dir: str | Path, max_length: int) -> OnnxTextEncoder |
     if hashlib.sha256(header).hexdigest() != meta["header_sha256"]:
         log.debug("text encoder %s: installed weights differ from the ONNX graph's; using transformers", name)
         return None
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    # idle ONNX Runtime threads spin by default, which would starve PyTorch's generator after it
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(model_dir))
     try:
-        session = onnxruntime.InferenceSession(
-            graph.read_bytes(), options, providers=["CPUExecutionProvider"]
-        )
+        sess = session(graph.read_bytes(), external_data_dir=model_dir)
     except Exception as exc:  # an ONNX Runtime too old for the graph, or a damaged install: not fatal
         log.warning("text encoder %s: ONNX Runtime cannot load its graph (%s); using transformers", name, exc)
         return None
@@ -116,12 +131,10 @@ def load(name: str, model_dir: str | Path, max_length: int) -> OnnxTextEncoder |
     counter = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     counter.no_padding()
     counter.no_truncation()
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=limit)
-    pad = tok_config.get("pad_token") or "[PAD]"
-    pad_id = tokenizer.token_to_id(pad)
-    tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad)
-    return OnnxTextEncoder(session, tokenizer, counter, limit, int(config["hidden_size"]))
+    tokenizer = padded(
+        Tokenizer.from_file(str(model_dir / "tokenizer.json")), limit, tok_config.get("pad_token")
+    )
+    return OnnxTextEncoder(sess, tokenizer, counter, limit, int(config["hidden_size"]))
 
 
 def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
@@ -140,14 +153,12 @@ def build(name: str, model_dir: str | Path, out_dir: str | Path) -> Path:
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     hf = HFTextEncoder(str(model_dir), max_length=512)
     enc = hf.tokenizer(["a bird", "a small red bird with a short beak"], padding=True, return_tensors="pt")
-    named = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    axes = {k: {0: "batch", 1: "length"} for k in ("input_ids", "attention_mask", "tokens", "token_mask")}
-    axes["vector"] = {0: "batch"}
+    named = {k: enc[k] for k in INPUTS}
     with tempfile.TemporaryDirectory() as tmp:
         full = Path(tmp) / "full.onnx"
         # no constant folding: every initializer stays a parameter under its own name (folding
         # would store transposed copies of the Linear weights that the safetensors file lacks)
-        onnx_export(hf.graph, named, ("vector", "tokens", "token_mask"), full, axes, fold=False)
+        onnx_export(hf.graph, named, OUTPUTS, full, AXES, fold=False)
         graph = onnx.load(str(full))
     header_bytes, base = safetensors_header(model_dir / WEIGHTS)
     header = json.loads(header_bytes)

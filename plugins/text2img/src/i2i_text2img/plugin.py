@@ -33,6 +33,7 @@ MODALITY = Modality(
     demo_data=f"{PACKAGE}.demo:write_birds",
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
+    exports=f"{PACKAGE}.export:parts",
 )
 
 
