@@ -17,7 +17,8 @@ def img2img():
 def test_defaults_merge_engine_and_plugin(img2img):
     cfg = load_config(img2img)
     assert cfg.plugin == "img2img"
-    assert cfg.loss.l1 == 100.0 and cfg.loss.gan == "vanilla"  # plugin overrides engine
+    assert cfg.loss.generator.l1 == 100.0 and cfg.loss.gan == "vanilla"  # plugin overrides engine
+    assert cfg.loss.generator.adversarial == 1.0  # engine default term survives beside the plugin's
     assert cfg.train.keep_last == 3  # engine default survives
     assert cfg.model.generator.name == "unet"
 

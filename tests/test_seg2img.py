@@ -19,9 +19,11 @@ from i2i.data.images import read_labels
 from i2i.errors import ConfigError, InputError
 from i2i.nets.spade import SPADE, SPADEGenerator
 from i2i.plugins import get_modality
+from i2i.terms import StepContext
 from i2i_seg2img.conditioner import SegConditioner, boundaries, one_hot
 from i2i_seg2img.data import SegDataset
 from i2i_seg2img.labels import read_classes, to_ids
+from i2i_seg2img.losses import StyleKL
 
 BIN = Path(sys.executable).parent
 COLOURS = [(70, 130, 180), (70, 70, 70), (128, 64, 128)]  # sky, building, road
@@ -172,12 +174,14 @@ def test_style_vae_codes_the_photo_in_training_and_noise_otherwise():
     batch = {"labels": torch.zeros(2, 16, 16, dtype=torch.long), "target": torch.randn(2, 3, 16, 16)}
     c = cond(batch)
     assert c.maps.shape == (2, 4, 16, 16) and c.vector.shape == (2, 8)
-    kl = cond.extra_generator_loss(torch.zeros(1), batch, c)["kl"]
+    view = StepContext(0, "hinge", batch, c, batch["target"], torch.zeros(1), [], None, aux=c.aux)  # type: ignore[arg-type]
+    kl = StyleKL()(view)
     assert kl.item() > 0 and kl.requires_grad
+    assert c.detach().aux == {}  # the posterior belongs to this forward pass only
     cond.eval()
     assert cond(batch).vector is None  # inference: the generator draws N(0, 1) noise
     styled = cond({**batch, "style": torch.randn(2, 3, 64, 64)})
-    assert styled.vector.shape == (2, 8) and cond.extra_generator_loss(torch.zeros(1), batch, c) == {}
+    assert styled.vector.shape == (2, 8) and styled.aux == {}  # an example's code: no KL
 
 
 def test_config_networks_follow_num_classes():
@@ -206,7 +210,7 @@ def i2i_run(run: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_training_logs_kl_and_feature_matching_and_keeps_the_class_colours(trained):
     rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
-    assert "g_kl" in rows[-1] and "g_fm" in rows[-1]
+    assert "g_kl" in rows[-1] and "g_feature_matching" in rows[-1]
     from i2i.pipeline import load_pipeline
 
     assert load_pipeline(trained).conditioner.palette.tolist() == [list(c) for c in COLOURS]

@@ -144,12 +144,12 @@ def test_word_attention_starts_as_identity_reads_words_and_ignores_padding():
 
 def test_training_reports_matching_aware_terms_and_samples_a_grid(birds, tmp_path):
     modality = get_modality("text2img")
-    sets = [*TINY, "train.steps=2", "loss.ma_gp_every=1", "model.generator.word_attention=true"]
+    sets = [*TINY, "train.steps=2", "loss.discriminator.ma_gp.every=1", "model.generator.word_attention=true"]
     cfg = load_config(modality, sets=sets)
     trainer = Trainer(cfg, modality, birds, tmp_path / "run", progress=False)
     trainer.fit()
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert row["d_mismatch"] > 0 and row["d_ma_gp"] >= 0 and "g_adv" in row
+    assert row["d_mismatch"] > 0 and row["d_ma_gp"] >= 0 and "g_adversarial" in row
     assert (tmp_path / "run" / "model.safetensors").stat().st_size < 2**20
 
 

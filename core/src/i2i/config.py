@@ -24,6 +24,8 @@ from i2i.modality import Modality, resolve_resource
 
 ENGINE_DEFAULTS = "i2i:configs/engine.yaml"
 OPEN_SECTIONS = ("model.generator", "model.discriminator", "model.conditioner")
+TERM_SECTIONS = ("loss.generator", "loss.discriminator")  # keys are registered loss-term names
+LOSS_KEYS = ("gan", "generator", "discriminator")
 
 
 class Config(Mapping[str, Any]):
@@ -157,6 +159,11 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
     out = copy.deepcopy(base)
     for key, value in override.items():
         dotted = f"{prefix}{key}"
+        if dotted in TERM_SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {dotted} must be a mapping of loss-term names to weights")
+            out[key] = _merge_terms(out.get(key) or {}, value)
+            continue
         if dotted in OPEN_SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {dotted} must be a mapping")
@@ -181,12 +188,90 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix
     return out
 
 
-def _deep_union(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Plugin defaults extend the engine schema (new keys allowed) and override its values."""
+def _merge_terms(current: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A term given as a mapping updates the options it names (`--set loss.discriminator.r1.every=8`
+    keeps the weight); a bare number replaces the weight and keeps the options."""
+    out = copy.deepcopy(dict(current))
+    for name, value in override.items():
+        old = out.get(name)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[name] = {**old, **copy.deepcopy(value)}
+        elif isinstance(value, dict) and isinstance(old, (int, float)) and not isinstance(old, bool):
+            out[name] = {"weight": old, **copy.deepcopy(value)}
+        elif isinstance(old, dict) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = {**old, "weight": value}
+        else:
+            out[name] = copy.deepcopy(value)
+    return out
+
+
+def _legacy_loss_keys() -> dict[str, list[tuple[str, str, str]]]:
+    """old flat `loss.<key>` -> [(side, term, option)] from the registered terms' `legacy` maps."""
+    from i2i.plugins import get_manager
+
+    table: dict[str, list[tuple[str, str, str]]] = {}
+    for entry in get_manager().loss_terms():
+        for old, option in entry.legacy:
+            table.setdefault(old, []).append((entry.side, entry.name, option))
+    return table
+
+
+def migrate(data: Mapping[str, Any], source: str, strict: bool = True) -> dict[str, Any]:
+    """A config written before loss terms existed (flat `loss.l1: 100`, `loss.gan_weight`, a
+    plugin's own keys ...) in today's form (`loss.generator.l1: 100`). Registered terms say
+    which old keys are theirs (`legacy=` of `register_loss_terms`). An old key no term claims is an
+    error in a config the user gives (strict) and dropped from a saved one (its plugin is gone)."""
+    out = copy.deepcopy(dict(data))
+    loss = out.get("loss")
+    if not isinstance(loss, dict) or all(k in LOSS_KEYS for k in loss):
+        return out
+    table = _legacy_loss_keys()
+    new = {k: v for k, v in loss.items() if k in LOSS_KEYS}
+    for key, value in loss.items():
+        if key in LOSS_KEYS:
+            continue
+        if key not in table:
+            if strict:
+                raise ConfigError(f"{source}: unknown config key 'loss.{key}' (loss terms now live under "
+                                  "loss.generator / loss.discriminator)")  # fmt: skip
+            continue
+        for side, name, option in table[key]:
+            terms = new.setdefault(side, {})
+            current = terms.get(name)
+            entry = (
+                dict(current)
+                if isinstance(current, dict)
+                else {"weight": 1.0 if current is None else current}
+            )
+            entry[option] = value
+            terms[name] = entry
+    for side in ("generator", "discriminator"):  # {weight: w} alone reads better as w
+        for name, entry in list(new.get(side, {}).items()):
+            if isinstance(entry, dict) and set(entry) == {"weight"}:
+                new[side][name] = entry["weight"]
+    out["loss"] = new
+    return out
+
+
+def legacy_set(dotted: str, value: Any, source: str) -> tuple[str, Any]:
+    """`--set loss.l1=100` (the old key) as `--set loss.generator.l1=100`."""
+    parts = dotted.split(".")
+    if len(parts) == 2 and parts[0] == "loss" and parts[1] not in LOSS_KEYS:
+        claims = _legacy_loss_keys().get(parts[1], [])
+        if len(claims) == 1:
+            side, name, option = claims[0]
+            return (f"loss.{side}.{name}" if option == "weight" else f"loss.{side}.{name}.{option}"), value
+    return dotted, value
+
+
+def _deep_union(base: dict[str, Any], extra: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Plugin defaults extend the engine schema (new keys allowed) and override its values; a
+    network section the plugin gives replaces the engine's (its keys are another network's)."""
     out = copy.deepcopy(base)
     for key, value in extra.items():
-        if isinstance(out.get(key), dict) and isinstance(value, dict) and f"model.{key}" not in OPEN_SECTIONS:
-            out[key] = _deep_union(out[key], value)
+        dotted = f"{prefix}{key}"
+        if isinstance(out.get(key), dict) and isinstance(value, dict) and dotted not in OPEN_SECTIONS:
+            out[key] = _deep_union(out[key], value, dotted + ".")
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -215,7 +300,7 @@ def parse_sets(items: Iterable[str]) -> list[tuple[str, Any]]:
 
 def defaults_for(modality: Modality) -> dict[str, Any]:
     engine = read_yaml(resolve_resource(ENGINE_DEFAULTS))
-    plugin = read_yaml(resolve_resource(modality.config))
+    plugin = migrate(read_yaml(resolve_resource(modality.config)), modality.config)
     data = _deep_union(engine, plugin)
     data["plugin"] = modality.name
     return data
@@ -237,20 +322,29 @@ def load_config(
             if not path.exists():
                 presets = ", ".join(sorted(modality.presets)) or "none"
                 raise ConfigError(f"{config}: no such config file or preset (presets: {presets})")
-        override = read_yaml(path)
+        override = migrate(read_yaml(path), str(path))
         override_plugin = override.get("plugin")
         if "plugin" in override and override.pop("plugin") != modality.name:
             raise ConfigError(f"{path}: this config is for plugin {override_plugin!r}, not {modality.name!r}")
         data = merge(data, override, str(path))
-    for key, value in parse_sets(sets):
-        data = merge(data, set_override(key, value), f"--set {key}")
+    data = apply_sets(data, sets)
     return Config(resolve_references(data))
+
+
+def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
+    """`--set key=value` overrides, in order (old loss keys migrated)."""
+    for key, value in parse_sets(sets):
+        new_key, value = legacy_set(key, value, f"--set {key}")
+        data = merge(data, set_override(new_key, value), f"--set {key}")
+    return data
 
 
 def with_new_defaults(modality: Modality, saved: Mapping[str, Any]) -> dict[str, Any]:
     """A config saved by an older version (a run to resume, a model file), completed with the keys
     added since from today's defaults; every saved value is kept as it was."""
-    return resolve_references(_deep_union(defaults_for(modality), saved))
+    return resolve_references(
+        _deep_union(defaults_for(modality), migrate(saved, "saved config", strict=False))
+    )
 
 
 def from_json(text: str) -> Config:

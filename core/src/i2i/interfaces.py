@@ -7,8 +7,8 @@ modality it is training.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +24,12 @@ class Condition:
     refs: (B,3,H,W) appearance references (garment, source portrait).
     previous: (B,3,H',W') the previous output frame of a video (temporal mode, `i2i.temporal`);
     set by the engine and the pipeline, never by a conditioner.
+    parts: named tensors (batch first) a modality's own networks read by name, e.g. a pose
+    heatmap and a warped source image kept apart instead of packed into `maps` and sliced back
+    by channel offset. Export flattens them to inputs named `parts.<name>`.
+    aux: auxiliary outputs of the conditioner for loss terms (e.g. a style encoder's `mu` and
+    `logvar` for a KL term). They belong to this one forward pass: every derived Condition
+    (`map`, `detach`, `roll`, ...) drops them, and networks never read them.
     """
 
     maps: Tensor | None = None
@@ -32,19 +38,43 @@ class Condition:
     token_mask: Tensor | None = None
     refs: Tensor | None = None
     previous: Tensor | None = None
+    parts: dict[str, Tensor] = field(default_factory=dict)
+    aux: dict[str, Tensor] = field(default_factory=dict)
+
+    TENSOR_FIELDS: ClassVar[tuple[str, ...]] = ("maps", "vector", "tokens", "token_mask", "refs", "previous")
 
     def _tensors(self) -> dict[str, Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: getattr(self, name) for name in self.TENSOR_FIELDS if getattr(self, name) is not None}
+
+    def named_tensors(self) -> dict[str, Tensor]:
+        """Every tensor a network may read, flat and by name (`maps`, ..., `parts.<name>`):
+        the names export gives the model's inputs."""
+        out = self._tensors()
+        out.update({f"parts.{k}": v for k, v in self.parts.items()})
+        return out
+
+    @classmethod
+    def from_named(cls, tensors: Mapping[str, Tensor]) -> Condition:
+        """The inverse of `named_tensors` (exported graphs rebuild their Condition with it)."""
+        parts = {k.partition(".")[2]: v for k, v in tensors.items() if k.startswith("parts.")}
+        plain = {k: v for k, v in tensors.items() if not k.startswith("parts.")}
+        return cls(**plain, parts=parts)
 
     @property
     def batch_size(self) -> int:
-        tensors = self._tensors()
+        tensors = self.named_tensors()
         if not tensors:
             raise ValueError("empty Condition")
         return next(iter(tensors.values())).shape[0]
 
     def map(self, fn: Any) -> Condition:
-        return replace(self, **{k: fn(v) for k, v in self._tensors().items()})
+        """Apply fn to every tensor (parts included); the result carries no aux outputs."""
+        return replace(
+            self,
+            **{k: fn(v) for k, v in self._tensors().items()},
+            parts={k: fn(v) for k, v in self.parts.items()},
+            aux={},
+        )
 
     def to(self, device: torch.device | str, memory_format: torch.memory_format | None = None) -> Condition:
         def move(t: Tensor) -> Tensor:
@@ -62,7 +92,7 @@ class Condition:
         return self.map(lambda t: t.repeat_interleave(k, dim=0))
 
     def roll(self, shifts: int = 1) -> Condition:
-        """Conditions shifted along the batch: mismatched pairs for matching-aware losses."""
+        """Conditions shifted along the batch: wrong (image, condition) pairs for matching-aware losses."""
         return self.map(lambda t: t.roll(shifts, dims=0))
 
 
@@ -104,17 +134,19 @@ class Conditioner(nn.Module):
             return None
         return maps if maps.shape[1] == 3 else maps.expand(-1, 3, -1, -1)
 
-    def extra_generator_loss(
-        self, fake: Tensor, batch: Mapping[str, Any], cond: Condition
-    ) -> dict[str, Tensor]:
-        """Modality-specific generator loss terms (name -> scalar), added to the engine's losses."""
-        return {}
-
 
 class Generator(nn.Module):
-    """(Condition, noise) -> images in [-1, 1]. `noise_dim` 0 means the generator takes no z."""
+    """(Condition, noise) -> images in [-1, 1].
+
+    noise_dim: length of z per sample; 0 means the generator takes no z (the engine and the
+    pipeline draw z only when it is positive).
+    size_multiple: spatial inputs must be multiples of this (U-Net depth, down-sampling steps);
+    the pipeline pads inputs to it and crops the output back. A generator that wraps another
+    must report the inner one's values (see `i2i.temporal.TemporalGenerator`).
+    """
 
     noise_dim: int = 0
+    size_multiple: int = 1
 
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(cond, z)")

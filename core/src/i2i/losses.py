@@ -59,13 +59,3 @@ def r1_penalty(outputs: Sequence[DOutput], real: Tensor) -> Tensor:
     total = sum(o.logits.float().sum() for o in outputs)
     (grad,) = torch.autograd.grad(total, real, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean() / 2
-
-
-def matching_aware_gp(outputs: Sequence[DOutput], real: Tensor, vector: Tensor, power: float = 6.0) -> Tensor:
-    """DF-GAN's matching-aware gradient penalty: mean of ||grad of D w.r.t. (real image, sentence
-    vector)||^power on matched real pairs, which smooths D around the real, matching data points
-    (both tensors must require grad)."""
-    total = sum(o.logits.float().sum() for o in outputs)
-    grads = torch.autograd.grad(total, (real, vector), create_graph=True)
-    norm = torch.cat([g.float().flatten(1) for g in grads], dim=1).norm(2, dim=1)
-    return norm.pow(power).mean()

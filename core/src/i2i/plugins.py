@@ -22,6 +22,7 @@ from i2i.modality import Modality, resolve_object
 
 ENTRY_POINT_GROUP = "i2i"
 NETWORK_KINDS = ("generator", "discriminator")
+TERM_SIDES = ("generator", "discriminator")
 
 
 class PluginError(Exception):
@@ -59,6 +60,25 @@ class NetworkEntry:
         return resolve_object(self.target)(**kwargs)
 
 
+@dataclass(frozen=True)
+class LossTermEntry:
+    """A registered loss term: `side` is generator or discriminator; `legacy` maps old flat
+    ``loss.<key>`` config keys to this term's weight, every or an option."""
+
+    name: str
+    side: str
+    target: Any
+    plugin: str
+    legacy: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecipeEntry:
+    name: str
+    target: Any
+    plugin: str
+
+
 def _env_list(var: str) -> set[str] | None:
     raw = os.environ.get(var)
     if raw is None:
@@ -86,6 +106,8 @@ class PluginManager:
         self._collected = False
         self._modalities: dict[str, tuple[Modality, str]] = {}
         self._networks: dict[tuple[str, str], NetworkEntry] = {}
+        self._terms: dict[tuple[str, str], LossTermEntry] = {}
+        self._recipes: dict[str, RecipeEntry] = {}
         self._register_builtins()
 
     # ---- loading -------------------------------------------------------------------------
@@ -151,9 +173,13 @@ class PluginManager:
         self._collected = True
         self._modalities.clear()
         self._networks.clear()
+        self._terms.clear()
+        self._recipes.clear()
         for info in self._infos.values():
             info.modalities = []
         self._call_each("register_networks", self._network_registrar)
+        self._call_each("register_loss_terms", self._term_registrar)
+        self._call_each("register_recipes", self._recipe_registrar)
         self._call_each("register_modalities", self._modality_registrar)
         if _strict():
             self.check_pending()
@@ -194,6 +220,31 @@ class PluginManager:
 
         return register
 
+    def _term_registrar(self, info: PluginInfo) -> Callable[..., None]:
+        def register(
+            name: str, target: Any, side: str = "generator", legacy: dict[str, str] | None = None
+        ) -> None:
+            if side not in TERM_SIDES:
+                raise ValueError(f"loss term side must be one of {TERM_SIDES}, got {side!r}")
+            key = (side, name)
+            if key in self._terms:
+                owner = self._terms[key].plugin
+                self._fail(info, f"{side} loss term {name!r} is already registered by {owner}")
+                return
+            entry = LossTermEntry(name, side, target, info.distribution, tuple((legacy or {}).items()))
+            self._terms[key] = entry
+
+        return register
+
+    def _recipe_registrar(self, info: PluginInfo) -> Callable[..., None]:
+        def register(name: str, target: Any) -> None:
+            if name in self._recipes:
+                self._fail(info, f"recipe {name!r} is already registered by {self._recipes[name].plugin}")
+                return
+            self._recipes[name] = RecipeEntry(name, target, info.distribution)
+
+        return register
+
     # ---- queries ---------------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         self._collect()
@@ -225,6 +276,30 @@ class PluginManager:
         except KeyError:
             known = ", ".join(e.name for e in self.networks(kind))
             raise UnknownName(f"unknown {kind} network {name!r} (known: {known})") from None
+
+    def loss_terms(self, side: str | None = None) -> list[LossTermEntry]:
+        self._collect()
+        return [e for (s, _), e in sorted(self._terms.items()) if side in (None, s)]
+
+    def get_loss_term(self, side: str, name: str) -> LossTermEntry:
+        self._collect()
+        try:
+            return self._terms[(side, name)]
+        except KeyError:
+            known = ", ".join(e.name for e in self.loss_terms(side))
+            raise UnknownName(f"unknown {side} loss term {name!r} (known: {known})") from None
+
+    def recipes(self) -> list[RecipeEntry]:
+        self._collect()
+        return [self._recipes[k] for k in sorted(self._recipes)]
+
+    def get_recipe(self, name: str) -> RecipeEntry:
+        self._collect()
+        try:
+            return self._recipes[name]
+        except KeyError:
+            known = ", ".join(sorted(self._recipes))
+            raise UnknownName(f"unknown recipe {name!r} (known: {known})") from None
 
 
 def _dist_version(distribution: str) -> str:

@@ -51,10 +51,14 @@ def build_conditioner(modality: Modality, config: Config) -> Conditioner:
     return call_with_config(cls, dict(config.model.conditioner), "model.conditioner")
 
 
-def build_generator(config: Config) -> Generator:
-    net = build_network("generator", config.model.generator, "model.generator")
+def build_generator(
+    config: Config, section: Mapping[str, Any] | None = None, where: str = "model.generator"
+) -> Generator:
+    """The generator of `section` (default: the config's model.generator), wrapped for temporal
+    mode when the config enables it."""
+    net = build_network("generator", config.model.generator if section is None else section, where)
     if not isinstance(net, Generator):
-        raise ConfigError(f"model.generator: {type(net).__name__} is not an i2i Generator")
+        raise ConfigError(f"{where}: {type(net).__name__} is not an i2i Generator")
     if config.temporal.enabled:
         from i2i.temporal import TemporalGenerator
 
@@ -62,8 +66,10 @@ def build_generator(config: Config) -> Generator:
     return net
 
 
-def build_discriminator(config: Config) -> Discriminator:
-    net = build_network("discriminator", config.model.discriminator, "model.discriminator")
+def build_discriminator(
+    config: Config, section: Mapping[str, Any] | None = None, where: str = "model.discriminator"
+) -> Discriminator:
+    net = build_network("discriminator", config.model.discriminator if section is None else section, where)
     if not isinstance(net, Discriminator):
-        raise ConfigError(f"model.discriminator: {type(net).__name__} is not an i2i Discriminator")
+        raise ConfigError(f"{where}: {type(net).__name__} is not an i2i Discriminator")
     return net

@@ -129,7 +129,7 @@ def _load(path: Path, meta: Mapping[str, str]) -> dict[str, torch.Tensor]:
     except Exception as exc:  # safetensors raises several types for torn or foreign files
         raise InputError(path, f"cannot load checkpoint ({str(exc).splitlines()[0][:120]})") from None
     if "sha256" in meta and tensors_digest(tensors) != meta["sha256"]:
-        raise InputError(path, "checksum mismatch: the file is corrupted")
+        raise InputError(path, "checksum does not match: the file is corrupted")
     return tensors
 
 

@@ -132,7 +132,7 @@ class RunLog:
             except (OSError, ValueError):  # torn by a kill (SIGKILL, power loss): leave it out
                 continue
             step = int(path.stem.split("-")[1])
-            samples.append(f'<figure><img src="{uri}"><figcaption>step {step}</figcaption></figure>')
+            samples.append(f'<figure><img src="{uri}" alt="step {step}"><p>step {step}</p></figure>')
         doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:20px}} figure{{display:inline-block;margin:6px}}
 img{{max-width:100%;image-rendering:pixelated}} svg{{margin:4px}} pre{{background:#f6f6f6;padding:8px}}</style>

@@ -64,9 +64,9 @@ def load_vgg_loss(path: Path | None = None) -> VGGLoss:
     path = weights_path() if path is None else path
     if not path.is_file():
         raise ConfigError(
-            f"loss.vgg needs torchvision's VGG19 weights at {path} (not there; on a machine with internet: "
+            f"loss.generator.vgg needs torchvision's VGG19 weights at {path} (not there; on a machine with internet: "
             "python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\"), "
-            "or set loss.vgg=0"
+            "or set loss.generator.vgg=0"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -20,7 +20,7 @@ from torch import Tensor
 from i2i.errors import InputError
 from i2i.interfaces import Condition, Conditioner
 from i2i_seg2img.labels import IGNORE_INDEX, colorize, to_ids
-from i2i_seg2img.nets import StyleEncoder, kl_to_standard_normal, reparameterize
+from i2i_seg2img.nets import StyleEncoder, reparameterize
 
 
 def one_hot(ids: Tensor, num_classes: int) -> Tensor:
@@ -50,13 +50,14 @@ class SegConditioner(Conditioner):
         instance_edges: bool = True,
         style_dim: int = 64,
         encoder_ngf: int = 32,
-        kl_weight: float = 0.05,
+        kl_weight: float | None = None,
     ) -> None:
+        """kl_weight: accepted so model files written before loss terms load; the weight of the
+        style code's KL is now the `kl` loss term's (``loss.generator.kl``)."""
         super().__init__()
         self.num_classes = int(num_classes)
         self.ignore_index = int(ignore_index)
         self.instance_edges = bool(instance_edges)
-        self.kl_weight = float(kl_weight)
         self.encoder = StyleEncoder(style_dim, encoder_ngf) if style_dim else None
         self.register_buffer("palette", torch.full((self.num_classes, 3), -1, dtype=torch.int64))
 
@@ -75,24 +76,13 @@ class SegConditioner(Conditioner):
         if self.encoder is not None:
             if self.training and "target" in batch:
                 mu, logvar = self.encoder(batch["target"])
-                # kept for extra_generator_loss on the same batch: the KL needs no second encoder pass
-                self.__dict__["_posterior"] = (batch["target"], mu, logvar)
-                vector = reparameterize(mu, logvar)
-            elif "style" in batch:
+                # the posterior travels with this condition to the `kl` loss term (Condition.aux)
+                return Condition(
+                    maps=maps, vector=reparameterize(mu, logvar), aux={"mu": mu, "logvar": logvar}
+                )
+            if "style" in batch:
                 vector = self.encoder(batch["style"])[0]
         return Condition(maps=maps, vector=vector)
-
-    def extra_generator_loss(
-        self, fake: Tensor, batch: Mapping[str, Any], cond: Condition
-    ) -> dict[str, Tensor]:
-        if self.encoder is None or not self.training or "target" not in batch or self.kl_weight <= 0:
-            return {}
-        kept = self.__dict__.pop("_posterior", None)
-        if kept is not None and kept[0] is batch["target"]:
-            mu, logvar = kept[1], kept[2]
-        else:
-            mu, logvar = self.encoder(batch["target"])
-        return {"kl": self.kl_weight * kl_to_standard_normal(mu.float(), logvar.float())}
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         lossy = bool(inputs.get("video_frame"))

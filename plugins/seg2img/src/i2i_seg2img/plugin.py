@@ -45,3 +45,8 @@ def register_modalities(register):
 def register_networks(register):
     register("spade", f"{PACKAGE}.nets:spade", kind="generator")
     register("spade_patchgan", f"{PACKAGE}.nets:spade_patchgan", kind="discriminator")
+
+
+@hookimpl
+def register_loss_terms(register):
+    register("kl", f"{PACKAGE}.losses:StyleKL", side="generator")

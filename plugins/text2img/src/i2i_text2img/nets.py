@@ -10,7 +10,7 @@ enters through a gain that starts at 0), so a word can steer the region it names
 
 Discriminator: residual down-blocks to 4x4, then the sentence vector is tiled and concatenated
 with the features and judged jointly (DF-GAN's conditional head), plus a projection term; so D can
-reject a real image given with the wrong caption (the engine's `loss.mismatch`) and MA-GP can act
+reject a real image given with the wrong caption (the plugin's `mismatch` loss term) and MA-GP can act
 on (image, text).
 """
 

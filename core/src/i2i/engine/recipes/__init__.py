@@ -1,0 +1,1 @@
+"""Recipes the core ships: paired (one generator, one discriminator)."""
