@@ -1,0 +1,1 @@
+"""i2i plugin: unpaired image-to-image translation (CycleGAN)."""
