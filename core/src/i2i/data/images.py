@@ -41,6 +41,8 @@ _WHITE = (255, 255, 255, 255)
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception's message folded onto one line (its type name if it has none): how a library's
+    multi-line error is quoted in an `InputError`, which the command line prints as one line."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
 

@@ -1,1 +1,21 @@
-"""Offline metrics: proxy judges (small networks trained on the real data) and their cache."""
+"""Offline metrics, and the evaluator API a modality implements for `i2i eval`.
+
+`Modality.evaluator` names a function
+
+    evaluate(pipe: Pipeline, data: Path, split: str = "test", limit: int | None = None) -> dict
+
+that `i2i eval --checkpoint F --data DIR [--split S] [--limit N] [--json]` calls with the loaded
+`i2i.pipeline.Pipeline` (its `config`, `modality`, `conditioner`, `generator`, `generate`) and the
+data directory. A typical evaluator builds the modality's own dataset without augmentation,
+`resolve_object(pipe.modality.dataset)(data, pipe.config.data, split, False)`, generates with a
+fixed seed (`pipe.generate(batch, seed=0)`) so that every number is reproducible, scores with the
+helpers of this package and returns a JSON-able dict, which `i2i eval` prints (as JSON with
+`--json`). The shipped evaluators return `plugin`, `checkpoint`, `data`, `split`, `images` (how
+many were scored), `model` (the mean scores), a `baseline` scored the same way (an unchanged input,
+bicubic upscaling, a warp alone) so that a number has a reference, and `metric_notes` saying what
+each number measures. No split on disk is an `InputError` naming the data directory.
+
+- `i2i.metrics.paired`: L1, PSNR, SSIM (masked too) against a paired ground truth.
+- `i2i.metrics.video`: flicker of a generated video against its input.
+- `i2i.metrics.judges`: proxy judges (small networks trained on the real data) and their cache.
+"""

@@ -34,6 +34,7 @@ class ProxyFCN(nn.Module):
         self.head = nn.Conv2d(width, out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits at the input's resolution, for any H, W: upsampled features are resized to each skip."""
         f0 = self.s0(x)
         f1 = self.s1(f0)
         f2 = self.s2(f1)

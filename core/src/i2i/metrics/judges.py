@@ -20,6 +20,8 @@ M = TypeVar("M", bound=nn.Module)
 
 
 def cache_dir() -> Path:
+    """i2i's user cache folder, `$XDG_CACHE_HOME/i2i` (default ~/.cache/i2i): judges and measured
+    precisions are kept there, outside any run directory, so every run on the machine shares them."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "i2i"
 
 
@@ -33,7 +35,10 @@ def digest(parts: Iterable[bytes | str]) -> str:
 
 
 def cached_judge(path: Path, build: Callable[[], M], train: Callable[[M], None]) -> M:
-    """The judge stored at `path` if it loads, else `build()` trained by `train` and stored."""
+    """The judge stored at `path` if it loads, else `build()` trained by `train` and stored.
+
+    Name `path` after `digest` of everything the judge depends on, so a changed data set or judge
+    gets a new file instead of reusing a stale one."""
     from safetensors.torch import load_file, save_file
 
     model = build()

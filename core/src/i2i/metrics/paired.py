@@ -12,7 +12,8 @@ import torch
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3,H,W) in [-1,1] -> (H,W,3) uint8."""
+    """(3,H,W) in [-1,1] -> (H,W,3) uint8, rounded as `save_image` rounds: scores are computed on
+    the 8-bit image a user would get, the way papers compute them, not on float outputs."""
     return ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
@@ -39,4 +40,6 @@ def image_scores(
 
 
 def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each score over `rows` (one dict per image, as `image_scores` returns), rounded
+    to 5 decimals so JSON results stay readable and diffable; {} for no rows."""
     return {k: round(float(np.mean([r[k] for r in rows])), 5) for k in rows[0]} if rows else {}

@@ -6,7 +6,7 @@ import torch
 
 
 def frame_change(frames: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of consecutive frames of a (T,C,H,W) clip."""
+    """Mean absolute difference of consecutive frames of a (T,C,H,W) clip (how much it changes)."""
     return (frames[1:].float() - frames[:-1].float()).abs().mean()
 
 
