@@ -225,3 +225,70 @@ def test_sigterm_saves_the_last_step_and_resume_finishes(trained, tmp_path):
         f"train.steps={step + 2}",
     )
     assert ckpt.read_metadata(run / "model.safetensors")["step"] == str(step + 2)
+
+
+# ---- i2i data demo: a writer written from docs/hooks.md ------------------------------------------
+def write_as_documented(out: Path, n: int = 3, seed: int = 0) -> None:
+    """A demo writer exactly as docs/hooks.md describes it: `n` is an int it counts with."""
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (out / f"{seed}-{i}.txt").write_text(str(i))
+
+
+def write_needing_n(out: Path, n: int, seed: int = 0) -> None:
+    """A writer whose `n` has no default: the core's documented default count applies."""
+    write_as_documented(out, n, seed)
+
+
+def _demo_plugin(fresh_plugins, name: str, writer) -> None:
+    from i2i import InputSpec, Modality, hookimpl
+
+    modality = Modality(
+        name=name,
+        summary="a writer from the docs",
+        inputs=[InputSpec("input")],
+        config="unused:config.yaml",
+        conditioner="unused:Conditioner",
+        dataset="unused:Dataset",
+        demo_data=writer,
+    )
+
+    class Plugin:
+        @hookimpl
+        def register_modalities(self, register):
+            register(modality)
+
+    fresh_plugins.register(Plugin(), name=name)
+
+
+def _demo(argv: list[str]) -> int:
+    from i2i.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code
+
+
+def test_data_demo_without_n_uses_the_writers_own_default(fresh_plugins, tmp_path, capsys):
+    _demo_plugin(fresh_plugins, "documented", write_as_documented)
+    assert _demo(["data", "demo", "documented", "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["0-0.txt", "0-1.txt", "0-2.txt"]
+    assert _demo(["data", "demo", "documented", "--out", str(tmp_path / "b"), "--n", "5", "--seed", "7"]) == 0
+    assert len(list((tmp_path / "b").glob("7-*.txt"))) == 5
+    assert "wrote documented demo data" in capsys.readouterr().out
+
+
+def test_data_demo_without_n_passes_the_documented_default_to_a_writer_that_needs_n(fresh_plugins, tmp_path):
+    from i2i.data.demo import DEFAULT_N
+
+    _demo_plugin(fresh_plugins, "needs-n", write_needing_n)
+    assert _demo(["data", "demo", "needs-n", "--out", str(tmp_path / "a")]) == 0
+    assert len(list((tmp_path / "a").iterdir())) == DEFAULT_N
+
+
+def test_data_demo_refuses_a_count_below_one_in_one_line(fresh_plugins, tmp_path, capsys):
+    _demo_plugin(fresh_plugins, "documented", write_as_documented)
+    assert _demo(["data", "demo", "documented", "--out", str(tmp_path / "a"), "--n", "0"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--n" in err
+    assert not (tmp_path / "a").exists()

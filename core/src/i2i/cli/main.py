@@ -80,13 +80,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 # ---- i2i data demo ----------------------------------------------------------------------------
 def cmd_data_demo(args: argparse.Namespace) -> int:
-    from i2i.modality import resolve_object
+    from i2i.data.demo import write_demo
 
     modality = get_manager().get_modality(args.name)
-    if not modality.demo_data:
-        raise I2IError(f"plugin {modality.name} has no demo data set")
-    writer = resolve_object(modality.demo_data)
-    writer(Path(args.out), n=args.n, seed=args.seed)
+    write_demo(modality, args.out, n=args.n, seed=args.seed)  # no --n: the writer's own default
     print(f"wrote {modality.name} demo data to {args.out}")
     return 0
 
@@ -198,6 +195,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             and any((run_dir / "checkpoints").iterdir())
         ):
             raise I2IError(f"{run_dir}: run directory has checkpoints; use --resume or another --out")
+    from i2i.validation import validate
+
+    validate(modality, config)  # the plugin's own values, before anything trains or is written
     data = Path(args.data)
     if not data.exists():
         raise I2IError(f"{data}: data directory does not exist")
