@@ -161,7 +161,8 @@ def test_resume_through_cli_and_eval_json(trained):
     meta_steps = json.loads(Path(run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
     assert meta_steps == 6
     result = json.loads(cli("i2i", "eval", "--checkpoint", str(run), "--data", str(data), "--json").stdout)
-    assert result["images"] >= 1 and 0 <= result["model"]["l1"] <= 1 and "psnr" in result["model"]
+    scores = result["metrics"]["model"]
+    assert result["n"] >= 1 and 0 <= scores["l1"] <= 1 and "psnr" in scores
 
 
 def test_original_pix2pix_checkpoint_runs_through_cli(tmp_path):

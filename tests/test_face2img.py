@@ -151,6 +151,7 @@ def test_eval_reports_reenactment_identity_expression_and_flicker(trained, faces
     from i2i_face2img.evaluate import evaluate
 
     result = evaluate(load_pipeline(trained, device="cpu"), faces, "test")
+    result = result["metrics"]
     self = result["self_reenactment"]
     assert {"model", "warp_only", "portrait_copy"} == set(self)
     # references mean something: the warp is closer to the driving frame than the unmoved portrait,

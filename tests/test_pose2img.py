@@ -180,7 +180,8 @@ def test_eval_scores_against_ground_truth_with_references(people, trained, tmp_p
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(evaluate, "DETECTOR_STEPS", 120)
     result = evaluate.evaluate(load_pipeline(trained, device="cpu"), people, "test")
-    assert result["pairs"] == 30 and "PROXY" in result["metric_notes"]
+    assert result["n"] == 30 and "PROXY" in result["notes"]
+    result = result["metrics"]
     for name in ("model", "warp_prior", "source_copy"):
         scores = result[name]
         assert {"ssim", "psnr", "l1", "masked_ssim", "masked_l1", "torso_colour_error"} <= set(scores)

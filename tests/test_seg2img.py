@@ -275,7 +275,8 @@ def test_eval_reports_miou_with_ceiling_and_floor_diversity_and_colours(tiny, tr
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["images"] == 1 and "PROXY" in result["metric_notes"]
+    assert result["n"] == 1 and "PROXY" in result["notes"]
+    result = result["metrics"]
     assert result["miou"]["real_images_ceiling"] > 0.8  # the proxy segmenter reads real photos
     assert 0 <= result["miou"]["model"] <= 1 and 0 <= result["miou"]["other_maps_floor"] <= 1
     assert result["diversity_l1"] > 0 and result["class_colour_error"] >= 0

@@ -124,12 +124,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         pipe.config = Config(data)
     if not pipe.modality.evaluator:
         raise I2IError(f"plugin {pipe.modality.name} has no evaluator")
+    from i2i.metrics.result import conform, flat
+
     evaluate = resolve_object(pipe.modality.evaluator)
-    result = evaluate(pipe, Path(args.data), split=args.split, limit=args.limit)
+    raw = evaluate(pipe, Path(args.data), split=args.split, limit=args.limit)
+    result = conform(pipe, Path(args.data), args.split, raw)  # the common header, whatever the plugin
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
+        print(json.dumps(result, indent=2))
     else:
-        for k, v in result.items():
+        for k, v in flat(result).items():
             print(f"{k}: {v}")
     return 0
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from i2i.errors import InputError
 from i2i.metrics.paired import image_scores, mean_scores, to_uint8
+from i2i.metrics.result import evaluation
 from i2i.metrics.video import flicker
 from i2i_face2img.data import FaceClips, image_tensor, sketch_tensor
 from i2i_face2img.landmarks import normalised_mean_error, retarget
@@ -203,24 +204,20 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     first = test.clips[0]
     portrait, points = test._frame(first, first.valid[0], False)
     astronaut, astronaut_points = real_portrait(size)
-    return {
-        "plugin": pipe.modality.name,
-        "checkpoint": pipe.source,
-        "data": str(data),
-        "split": split,
-        "pairs": n,
+    metrics = {
         "self_reenactment": self_reenactment,
         "judge_ceiling": real,
         "cross_identity_video": _video_scores(pipe, judge, portrait, points, clip_frames, sequence),
         "real_portrait_video": _video_scores(pipe, judge, astronaut, astronaut_points, clip_frames, sequence),
-        "metric_notes": (
-            "self_reenactment: a held-out clip's first frame driven by its other frames (ground truth exists): "
-            "l1 in [0,1], psnr dB, ssim on 8-bit RGB; landmark_nme: dlib's landmarks on the output vs the "
-            "driving landmarks, over the outer-eye-corner distance (dlib's shape predictor in the face box "
-            "where its detector misses the face); faces_detected: share of outputs where dlib's detector "
-            "finds a face; identity_distance: dlib 128-d descriptor distance portrait vs output (same person "
-            "< 0.6); flicker: consecutive-frame change of the output over that of the driving video; "
-            "real_portrait_video: scikit-image's astronaut photo (a real person) driven by a held-out clip; "
-            "references: warp_only (the thin-plate-spline warp alone), portrait_copy (the portrait unchanged)"
-        ),
     }
+    notes = (
+        "self_reenactment: a held-out clip's first frame driven by its other frames (ground truth exists): "
+        "l1 in [0,1], psnr dB, ssim on 8-bit RGB; landmark_nme: dlib's landmarks on the output vs the "
+        "driving landmarks, over the outer-eye-corner distance (dlib's shape predictor in the face box "
+        "where its detector misses the face); faces_detected: share of outputs where dlib's detector "
+        "finds a face; identity_distance: dlib 128-d descriptor distance portrait vs output (same person "
+        "< 0.6); flicker: consecutive-frame change of the output over that of the driving video; "
+        "real_portrait_video: scikit-image's astronaut photo (a real person) driven by a held-out clip; "
+        "references: warp_only (the thin-plate-spline warp alone), portrait_copy (the portrait unchanged)"
+    )
+    return evaluation(pipe, data, split, n, metrics, notes)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from i2i.errors import InputError
 from i2i.metrics.paired import image_scores, mean_scores
+from i2i.metrics.result import evaluation
 from i2i.modality import resolve_object
 
 
@@ -37,19 +38,11 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
         base = _baseline(sample["input"], sample["target"], config.data.task)
         if base is not None:
             base_rows.append(image_scores(base.clamp(-1, 1), sample["target"]))
-    result: dict[str, Any] = {
-        "plugin": pipe.modality.name,
-        "checkpoint": pipe.source,
-        "data": str(data),
-        "split": split,
-        "images": n,
-        "task": config.data.task,
-        "model": mean_scores(model_rows),
-        "metric_notes": "l1 on [0,1]; psnr in dB and ssim on 8-bit RGB; means over images",
-    }
+    metrics: dict[str, Any] = {"task": config.data.task, "model": mean_scores(model_rows)}
     if base_rows:
-        result["baseline"] = {
+        metrics["baseline"] = {
             "name": "bicubic" if config.data.task == "sr" else "identity",
             **mean_scores(base_rows),
         }
-    return result
+    notes = "l1 on [0,1]; psnr in dB and ssim on 8-bit RGB; means over images"
+    return evaluation(pipe, data, split, n, metrics, notes)

@@ -30,6 +30,7 @@ from torch import Tensor
 from i2i.errors import InputError
 from i2i.metrics.fcn import ProxyFCN
 from i2i.metrics.paired import image_scores, mean_scores
+from i2i.metrics.result import evaluation
 from i2i_pose2img.keypoints import FLIP, KEYPOINTS
 from i2i_pose2img.warp import PARTS, normalise, warp_parts
 
@@ -176,23 +177,17 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     }
     detector = detector_for(data, cfg)
     real_colour = _torso_colour(batch["target"], torso)
-    result: dict[str, Any] = {
-        "plugin": pipe.modality.name,
-        "checkpoint": pipe.source,
-        "data": str(data),
-        "split": split,
-        "pairs": n,
-    }
+    metrics: dict[str, Any] = {}
     for name, images in candidates.items():
-        result[name] = {
+        metrics[name] = {
             **_scores(images, batch, person),
             "torso_colour_error": round(float((_torso_colour(images, torso) - real_colour).abs().mean()), 2),
             "keypoints": keypoint_scores(detect(detector, images), batch["target_points"], h),
         }
-    result["real_target_ceiling"] = {
+    metrics["real_target_ceiling"] = {
         "keypoints": keypoint_scores(detect(detector, batch["target"]), batch["target_points"], h)
     }
-    result["metric_notes"] = (
+    notes = (
         "l1 in [0,1], psnr dB, ssim on 8-bit RGB; masked_*: both images times the target person mask "
         "(part masks from the target keypoints, as PATN's mask-SSIM), l1 over the mask; torso colour "
         "error: |mean torso RGB (0-255) generated - real|; keypoints: a PROXY detector (small FCN "
@@ -200,4 +195,4 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
         "height and mean error in image heights; references: warp_prior (the part-wise affine warp "
         "alone), source_copy (the unchanged source photo), real_target_ceiling (the detector on real photos)"
     )
-    return result
+    return evaluation(pipe, data, split, n, metrics, notes)

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from i2i.errors import InputError
 from i2i.metrics.fcn import ProxyFCN
+from i2i.metrics.result import evaluation
 
 SAMPLES_FOR_DIVERSITY = 4
 SEGMENTER_STEPS = 400
@@ -156,12 +157,7 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     real_means = _class_means(batch["target"], batch["labels"], num_classes)
     fake_means = _class_means(fake, batch["labels"], num_classes)
     present = ~real_means.isnan().any(1)
-    return {
-        "plugin": pipe.modality.name,
-        "checkpoint": pipe.source,
-        "data": str(data),
-        "split": split,
-        "images": n,
+    metrics = {
         "miou": {
             "model": round(_miou(model, fake, batch["labels"], num_classes), 4),
             "real_images_ceiling": round(_miou(model, batch["target"], batch["labels"], num_classes), 4),
@@ -171,10 +167,11 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
         },
         "diversity_l1": round(diversity(many, SAMPLES_FOR_DIVERSITY), 4),
         "class_colour_error": round(float((fake_means - real_means)[present].abs().mean()), 2),
-        "metric_notes": (
-            "mIoU of a PROXY segmenter (small FCN trained on the real training photos) on generated photos "
-            "against the input maps; floor: photos generated for other maps; diversity: mean pairwise L1 "
-            f"(0-1 pixels) of {SAMPLES_FOR_DIVERSITY} samples per map; class colour error: mean |class "
-            "mean RGB (0-255) generated - real|"
-        ),
     }
+    notes = (
+        "mIoU of a PROXY segmenter (small FCN trained on the real training photos) on generated photos "
+        "against the input maps; floor: photos generated for other maps; diversity: mean pairwise L1 "
+        f"(0-1 pixels) of {SAMPLES_FOR_DIVERSITY} samples per map; class colour error: mean |class "
+        "mean RGB (0-255) generated - real|"
+    )
+    return evaluation(pipe, data, split, n, metrics, notes)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import InputError
+from i2i.metrics.result import evaluation
 
 HEADS = {
     "body": ("red", "blue", "yellow", "green", "black", "white", "brown", "orange", "grey"),
@@ -163,20 +164,16 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     generated = accuracy(model, _generate(pipe, prompts, seed=0), labels)
     floor = accuracy(model, _generate(pipe, shuffled, seed=0), labels)
     ceiling = accuracy(model, real, labels)
-    return {
-        "plugin": pipe.modality.name,
-        "checkpoint": pipe.source,
-        "data": str(data),
-        "split": split,
-        "images": n,
+    metrics = {
         "prompt_template": PROMPT,
         "attribute_accuracy": {
             "model": generated,
             "real_images_ceiling": ceiling,
             "shuffled_prompts_floor": floor,
         },
-        "metric_notes": (
-            "accuracy of a proxy attribute classifier (trained on real demo training images) on images "
-            "generated for held-out birds' attributes; chance is 1/9 for body colour, 1/2 for beak length"
-        ),
     }
+    notes = (
+        "accuracy of a proxy attribute classifier (trained on real demo training images) on images "
+        "generated for held-out birds' attributes; chance is 1/9 for body colour, 1/2 for beak length"
+    )
+    return evaluation(pipe, data, split, n, metrics, notes)
