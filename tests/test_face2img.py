@@ -116,23 +116,63 @@ def test_few_shot_portraits_and_given_landmarks(trained, faces, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+def _driving_clip(astronaut: Path, path: Path, angles: tuple[float, ...], blank_last: bool = False) -> Path:
+    """The astronaut's face turned by each angle in turn (and a faceless frame last)."""
+    from i2i.data.video import VideoWriter
+
+    photo = Image.open(astronaut / "portrait.png")
+    frames = [photo.rotate(a, resample=Image.Resampling.BICUBIC) for a in angles]
+    if blank_last:
+        frames.append(Image.open(astronaut / "blank.png"))
+    clip = torch.stack([torch.from_numpy(np.array(f)).permute(2, 0, 1).float() / 127.5 - 1 for f in frames])
+    with VideoWriter(path, fps=5) as writer:
+        writer.write(clip)
+    return path
+
+
+def _frames(path: Path) -> torch.Tensor:
+    from i2i.data.video import iter_video_frames
+
+    return torch.cat(list(iter_video_frames(path)))
+
+
 def test_a_driving_video_gives_a_video_and_faceless_frames_reuse_the_last(trained, astronaut, tmp_path):
-    from i2i.data.video import VideoWriter, probe_video
+    from i2i.data.video import probe_video
     from i2i.pipeline import load_pipeline, run_files
 
-    turned = [
-        Image.open(astronaut / "portrait.png").rotate(a, resample=Image.Resampling.BICUBIC) for a in (0, 4, 8)
-    ]
-    frames = [*turned, Image.open(astronaut / "blank.png")]
-    clip = torch.stack([torch.from_numpy(np.array(f)).permute(2, 0, 1).float() / 127.5 - 1 for f in frames])
-    with VideoWriter(tmp_path / "driving.mp4", fps=5) as writer:
-        writer.write(clip)
+    clip = _driving_clip(astronaut, tmp_path / "driving.mp4", (0, 4, 8), blank_last=True)
     pipe = load_pipeline(trained, device="cpu")
-    raw = {"portrait": [str(astronaut / "portrait.png")], "driving": str(tmp_path / "driving.mp4")}
+    states = []
+    new_state = pipe.reader.new_state
+    pipe.reader.new_state = lambda: states.append(new_state()) or states[-1]
+    raw = {"portrait": [str(astronaut / "portrait.png")], "driving": str(clip)}
     run_files(pipe, raw, tmp_path / "talking.mp4", seed=0)
     info = probe_video(tmp_path / "talking.mp4")
     assert (info.width, info.height, info.frames) == (64, 64, 4)
-    assert pipe.conditioner.frames_without_face == 1
+    assert len(states) == 1 and states[0].frames_without_face == 1
+    assert states[0].reference is not None  # the video's first frame, kept in its own stream
+
+
+def test_two_driving_videos_through_one_pipeline_give_what_each_gives_alone(astronaut, tmp_path):
+    """A driving video is retargeted relative to its own first frame: the second video through a
+    pipeline gives the frames it gives through a fresh one (before, it was retargeted against the
+    first video's reference frame)."""
+    from i2i.pipeline import load_pipeline, run_files
+
+    first = _driving_clip(astronaut, tmp_path / "first.mp4", (0, 5, 10))
+    second = _driving_clip(astronaut, tmp_path / "second.mp4", (-10, -5, 0))
+    portrait = {"portrait": [str(astronaut / "portrait.png")]}
+    shared = load_pipeline("face2img", device="cpu")  # the shipped model
+    run_files(shared, {**portrait, "driving": str(first)}, tmp_path / "first_out.mp4", seed=0)
+    run_files(shared, {**portrait, "driving": str(second)}, tmp_path / "after.mp4", seed=0)
+    fresh = load_pipeline("face2img", device="cpu")
+    run_files(fresh, {**portrait, "driving": str(second)}, tmp_path / "alone.mp4", seed=0)
+    after, alone = _frames(tmp_path / "after.mp4"), _frames(tmp_path / "alone.mp4")
+    assert (after - alone).abs().max() < 1e-6
+    # the two videos' first frames differ in the input, yet each video starts from the portrait as
+    # it is (relative motion): the first output frames agree, and the rest follow each own video
+    assert (after[0] - _frames(tmp_path / "first_out.mp4")[0]).abs().mean() < 0.02
+    assert (after[2] - _frames(tmp_path / "first_out.mp4")[2]).abs().mean() > 0.01
 
 
 def test_no_face_is_a_one_line_error_naming_the_file(trained, astronaut, tmp_path):

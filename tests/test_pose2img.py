@@ -115,43 +115,110 @@ def test_run_with_json_poses_and_clear_errors(trained, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-class _FakeExtractor:
-    """Stands in for BlazePose: knows the keypoints of a few frames, finds no one in others."""
+class _FakeBlazePose:
+    """Stands in for BlazePose: knows the keypoints of a few frames, finds no one in others. In
+    video (tracking) mode it leans on its previous answer as a tracker does (the mean of the two),
+    so a tracker that outlived its video would show in the next one."""
 
-    def __init__(self, known: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.known = known
+    def __init__(self, known: list[tuple[np.ndarray, np.ndarray]], video: bool) -> None:
+        self.known, self.video = known, video
+        self.previous: np.ndarray | None = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         errors = [np.abs(rgb.astype(float) - image).mean() for image, _ in self.known]
         best = int(np.argmin(errors))
-        return self.known[best][1] if errors[best] < 20 else None
+        if errors[best] >= 20:
+            return None
+        points = self.known[best][1]
+        if self.video and self.previous is not None:
+            both = (points >= 0) & (self.previous >= 0)
+            points = np.where(both, (points + self.previous) / 2, points).astype(np.float32)
+        self.previous = points
+        return points
 
 
-def test_a_pose_video_drives_the_source_frame_by_frame(trained, tmp_path):
-    """Video in, video out: one output frame per pose frame, each in that frame's pose; a frame
-    where no one is found reuses the last pose and is counted."""
-    from i2i.data.video import VideoWriter, iter_video_frames, probe_video
-    from i2i.pipeline import load_pipeline, run_files
+SIZE = 64  # the shipped model's
 
-    image, own = person(0, 7, 0, 32)
-    poses = [person(0, 7, p, 32) for p in (1, 3, 5)]
+
+@pytest.fixture
+def blazepose(monkeypatch):
+    """Poses 1, 3 and 5 of demo person 7, known to a fake BlazePose that replaces the real one."""
+    from i2i_pose2img import extract
+
+    poses = [person(0, 7, p, SIZE) for p in (1, 3, 5)]
+    monkeypatch.setattr(
+        extract, "PoseExtractor", lambda video=False, complexity=1: _FakeBlazePose(poses, video)
+    )
+    return [pic for pic, _ in poses]
+
+
+def _clip(path: Path, frames: list[np.ndarray]) -> Path:
+    from i2i.data.video import VideoWriter
+
+    clip = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 127.5 - 1 for f in frames])
+    with VideoWriter(path, fps=4) as writer:
+        writer.write(clip)
+    return path
+
+
+def _source(tmp_path: Path) -> dict[str, str]:
+    image, own = person(0, 7, 0, SIZE)
     Image.fromarray(image).save(tmp_path / "source.png")
     (tmp_path / "source.json").write_text(json.dumps(_openpose(own)))
-    frames = [pic for pic, _ in poses] + [np.zeros_like(image)]  # the last frame: nobody
-    clip = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 127.5 - 1 for f in frames])
-    with VideoWriter(tmp_path / "dance.mp4", fps=4) as writer:
-        writer.write(clip)
-    pipe = load_pipeline(trained, device="cpu")
-    pipe.conditioner._extractors["video"] = _FakeExtractor(poses)
-    raw = {"source": str(tmp_path / "source.png"), "pose": str(tmp_path / "dance.mp4"),
-           "source_pose": str(tmp_path / "source.json")}  # fmt: skip
-    run_files(pipe, raw, tmp_path / "out.mp4", seed=0)
+    return {"source": str(tmp_path / "source.png"), "source_pose": str(tmp_path / "source.json")}
+
+
+def _frames(path: Path) -> torch.Tensor:
+    from i2i.data.video import iter_video_frames
+
+    return torch.cat(list(iter_video_frames(path)))
+
+
+def test_a_pose_video_drives_the_source_frame_by_frame(blazepose, tmp_path):
+    """Video in, video out: one output frame per pose frame, each in that frame's pose; a frame
+    where no one is found reuses the last pose and is counted in the video's stream state."""
+    from i2i.data.video import probe_video
+    from i2i.pipeline import load_pipeline, run_files
+
+    nobody = np.zeros_like(blazepose[0])
+    dance = _clip(tmp_path / "dance.mp4", [*blazepose, nobody])
+    pipe = load_pipeline("pose2img", device="cpu")
+    states = []
+    new_state = pipe.reader.new_state
+    pipe.reader.new_state = lambda: states.append(new_state()) or states[-1]
+    run_files(pipe, {**_source(tmp_path), "pose": str(dance)}, tmp_path / "out.mp4", seed=0)
     info = probe_video(tmp_path / "out.mp4")
-    assert (info.width, info.height, info.frames) == (32, 32, 4)
-    assert pipe.conditioner.frames_without_person == 1
-    out = torch.cat(list(iter_video_frames(tmp_path / "out.mp4")))
+    assert (info.width, info.height, info.frames) == (SIZE, SIZE, 4)
+    assert len(states) == 1 and states[0].frames_without_person == 1
+    out = _frames(tmp_path / "out.mp4")
     assert (out[0] - out[1]).abs().mean() > 0.01  # different poses, different frames
     assert (out[3] - out[2]).abs().mean() < 0.05  # nobody found: the last pose again (codec noise)
+
+
+def test_two_pose_videos_through_one_pipeline_give_what_each_gives_alone(blazepose, tmp_path):
+    """Tracking state belongs to one video: the second video through a pipeline gives the frames
+    it gives through a fresh one (before, the tracker and the last pose of the first video carried
+    over), and a video whose first frame shows nobody is an error even after another video."""
+    from i2i.errors import InputError
+    from i2i.pipeline import load_pipeline, run_files
+
+    one, three, five = blazepose
+    nobody = np.zeros_like(one)
+    raw = _source(tmp_path)
+    first, second = _clip(tmp_path / "first.mp4", [one, three]), _clip(tmp_path / "second.mp4", [five, one])
+    empty_start = _clip(tmp_path / "late.mp4", [nobody, three])
+    shared = load_pipeline("pose2img", device="cpu")
+    run_files(shared, {**raw, "pose": str(first)}, tmp_path / "first_out.mp4", seed=0)
+    run_files(shared, {**raw, "pose": str(second)}, tmp_path / "after.mp4", seed=0)
+    fresh = load_pipeline("pose2img", device="cpu")
+    run_files(fresh, {**raw, "pose": str(second)}, tmp_path / "alone.mp4", seed=0)
+    after, alone = _frames(tmp_path / "after.mp4"), _frames(tmp_path / "alone.mp4")
+    assert (after - alone).abs().max() < 1e-6
+    assert (after - _frames(tmp_path / "first_out.mp4")).abs().mean() > 0.01  # the videos differ
+    for pipe in (fresh, shared):
+        with pytest.raises(InputError, match="late.mp4: no person found"):
+            run_files(pipe, {**raw, "pose": str(empty_start)}, tmp_path / "late_out.mp4", seed=0)
+    assert not (tmp_path / "late_out.mp4").exists()
 
 
 def test_a_pose_video_without_mediapipe_is_a_clear_error(trained, tmp_path):

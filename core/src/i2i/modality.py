@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 INPUT_KINDS = ("image", "labels", "text", "keypoints", "landmarks", "file")
+VALUE_TYPES = ("str", "int", "float", "choice")  # what a "text" input's value is parsed to
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,17 @@ class InputSpec:
 
     `kind` tells the core how to read it: "image" inputs accept an image file, a directory of
     images (batch) or, when `video` is true, a video file (video in -> video out). Other kinds
-    reach the conditioner as the path given; with `video` true, a video file given there is decoded
+    reach the reader as the path given; with `video` true, a video file given there is decoded
     and its frames (3,H,W in [-1, 1]) reach `prepare` one by one (a pose or landmark video driving
-    a still image), again video in -> video out.
+    a still image), again video in -> video out. Several image/label inputs may be directories
+    at once (`--input photos/ --mask masks/`): their files are paired by name (stem).
+
+    "text" inputs are values typed on the command line. `type` says what the core parses them to
+    before any reader sees them: "str" (as typed), "int", "float" (optionally within `minimum` /
+    `maximum`) or "choice" (one of `choices`). `default` is used when the option is not given
+    (such an input is never missing); `i2i-run --plugin X --help` shows types, choices and
+    defaults, and a bad value is a one-line usage error (exit status 2). Example:
+    `InputSpec("direction", choices=("AtoB", "BtoA"), default="AtoB", help="...")`.
     """
 
     name: str
@@ -33,14 +42,83 @@ class InputSpec:
     multiple: bool = False
     required: bool = True
     video: bool = False
+    type: str = "str"
+    choices: Sequence[str] = ()
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     def __post_init__(self) -> None:
+        """Checks the spec itself (a plugin bug, so ValueError at registration, not an InputError).
+
+        A typed input (`type` int/float/choice, or `choices` given) is a value typed on the
+        command line: its kind is "text" (set for you when left at the default "image").
+        """
+        where = f"InputSpec {self.name!r}"
+        if self.choices and self.type == "str":
+            object.__setattr__(self, "type", "choice")
+        object.__setattr__(self, "choices", tuple(str(c) for c in self.choices))
+        if self.type != "str" and self.kind == "image":
+            object.__setattr__(self, "kind", "text")
         if self.kind not in INPUT_KINDS:
-            raise ValueError(f"InputSpec {self.name!r}: kind must be one of {INPUT_KINDS}, got {self.kind!r}")
+            raise ValueError(f"{where}: kind must be one of {INPUT_KINDS}, got {self.kind!r}")
+        if self.type not in VALUE_TYPES:
+            raise ValueError(f"{where}: type must be one of {VALUE_TYPES}, got {self.type!r}")
+        if self.type != "str" and self.kind != "text":
+            raise ValueError(f"{where}: a {self.type} input must have kind 'text', not {self.kind!r}")
+        if (self.type == "choice") != bool(self.choices):
+            raise ValueError(f"{where}: choices go with type 'choice' (and it needs them)")
+        if (self.minimum is not None or self.maximum is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"{where}: minimum/maximum apply to int and float inputs only")
+        if self.default is not None:
+            try:
+                object.__setattr__(self, "default", self.parse(self.default))
+            except ValueError as exc:
+                raise ValueError(f"{where}: bad default: {exc}") from None
 
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def metavar(self) -> str | None:
+        """What `--help` shows for the value: {a,b} for choices, N for int, X for float."""
+        if self.type == "choice":
+            return "{" + ",".join(self.choices) + "}"
+        return {"int": "N", "float": "X"}.get(self.type)
+
+    def parse(self, value: Any) -> Any:
+        """One value as typed (or already typed, from Python) -> its `type`; ValueError with a
+        short reason ("expected a whole number, got 'lots'") when it is not one."""
+        if self.type == "str":
+            return value
+        if self.type == "choice":
+            if str(value) not in self.choices:
+                raise ValueError(f"must be one of {', '.join(self.choices)}, got {str(value)!r}")
+            return str(value)
+        number: int | float
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            if self.type == "int":
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                number = int(value) if not isinstance(value, str) else int(value.strip(), 10)
+            else:
+                number = float(value)
+                if number != number or number in (float("inf"), float("-inf")):
+                    raise ValueError
+        except (TypeError, ValueError):
+            kind = "a whole number" if self.type == "int" else "a number"
+            raise ValueError(f"expected {kind}, got {str(value)!r}") from None
+        low, high = self.minimum, self.maximum
+        if (low is not None and number < low) or (high is not None and number > high):
+            if low is not None and high is not None:
+                bounds = f"from {low:g} to {high:g}"
+            else:
+                bounds = f"at least {low:g}" if low is not None else f"at most {high:g}"
+            raise ValueError(f"must be {bounds}, got {number:g}")
+        return number
 
 
 @dataclass(frozen=True)
@@ -56,6 +134,9 @@ class Modality:
     validate_config names `validate(config) -> None`, called with the resolved config before
     training starts (`i2i.validation.validate`); it raises `i2i.errors.ConfigError` naming the key.
     presets maps a short name (given to `--config NAME`) to a package resource YAML.
+    reader names an `i2i.inputs.InputReader` subclass, built with the model's config: it reads and
+    checks `i2i-run`'s raw inputs and keeps the state of one input stream (a video); without one,
+    the conditioner's own `samples` / `prepare` are used (the contract before readers).
     """
 
     name: str
@@ -72,6 +153,7 @@ class Modality:
     adapt: str | None = None
     exports: str | None = None
     validate_config: str | None = None
+    reader: str | None = None
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:

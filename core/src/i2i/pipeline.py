@@ -2,7 +2,9 @@
 
 `load_pipeline` accepts an i2i model file, a run directory, a plugin name (its shipped default
 model) or, with `plugin=`, a foreign checkpoint that one of the plugin's importers understands.
-`Pipeline.generate` works on tensors; `run_files` is what `i2i-run` calls on paths.
+`Pipeline.generate` works on tensors; `run_files` is what `i2i-run` calls on paths. Raw inputs are
+read by the modality's `i2i.inputs.InputReader`, with one fresh stream state per video, folder or
+call (`Pipeline.new_state`), so one video never affects the next.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +25,49 @@ from i2i.engine import checkpoint as ckpt
 from i2i.engine.build import build_conditioner, build_generator
 from i2i.engine.device import select_device, select_precision
 from i2i.errors import I2IError, InputError
-from i2i.interfaces import Conditioner, Generator
+from i2i.inputs import FILES, InputReader, make_reader, pair_by_name, parse_values
+from i2i.interfaces import Condition, Conditioner, Generator
+from i2i.keys import INPUT, VIDEO_FRAME  # VIDEO_FRAME is also importable from here, its old home
 from i2i.modality import InputSpec, Modality, resolve_object, resolve_resource
 from i2i.plugins import get_manager
 
 
 @dataclass
 class Pipeline:
+    """A ready model: the modality's reader, conditioner and generator on one device.
+
+    `reader` reads raw inputs (built from the modality's `reader`, or the conditioner's own
+    `prepare` for older plugins); the pipeline owns the state of each input stream.
+    """
+
     modality: Modality
     config: Config
     conditioner: Conditioner
     generator: Generator
     device: torch.device
     source: str
+    reader: InputReader = field(default=None)  # type: ignore[assignment]  # made in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.reader is None:
+            self.reader = make_reader(self.modality, self.config, self.conditioner)
 
     @property
     def size_multiple(self) -> int:
-        return int(getattr(self.generator, "size_multiple", 1))
+        return int(self.generator.size_multiple)
+
+    def new_state(self) -> Any:
+        """A fresh input-stream state (one per video, folder or call of `run_files`)."""
+        return self.reader.new_state()
+
+    def samples(self, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One invocation's decoded inputs -> the samples to generate (the reader's split)."""
+        return self.reader.samples(inputs)
+
+    def prepare(self, inputs: Mapping[str, Any], state: Any = None) -> dict[str, Any]:
+        """One sample's decoded inputs -> batch entries. Frames of one video share a `state`
+        (from `new_state`); without one the sample is a stream of its own."""
+        return self.reader.prepare(inputs, self.new_state() if state is None else state)
 
     @property
     def temporal(self) -> bool:
@@ -65,9 +93,9 @@ class Pipeline:
         for sample in samples:
             batch = _collate([sample])
             if state.get("previous") is not None:
-                batch[PREVIOUS] = state["move"](state["previous"], batch.get("input"), state.get("input"))
+                batch[PREVIOUS] = state["move"](state["previous"], batch.get(INPUT), state.get("input"))
             out = self.generate(batch, 1, seed, truncation)
-            state["previous"], state["input"] = out, batch.get("input")
+            state["previous"], state["input"] = out, batch.get(INPUT)
             outs.append(out)
         return torch.cat(outs)
 
@@ -90,8 +118,9 @@ class Pipeline:
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         cond = with_previous(self.conditioner(batch), batch)
         pad_hw = None
-        if cond.maps is not None and self.size_multiple > 1:
-            h, w = cond.maps.shape[-2:]
+        spatial = _spatial_reference(cond)
+        if spatial is not None and self.size_multiple > 1:
+            h, w = spatial.shape[-2:]
             m = self.size_multiple
             ph, pw = (-h) % m, (-w) % m
             if ph or pw:
@@ -100,7 +129,7 @@ class Pipeline:
                 pad_hw = (h, w, h + ph)
         if num_samples > 1:
             cond = cond.repeat_interleave(num_samples)
-        dim = int(getattr(self.generator, "noise_dim", 0))
+        dim = int(self.generator.noise_dim)
         z = None
         if dim:
             z = draw_noise(cond.batch_size, dim, seed, truncation).to(self.device)
@@ -114,8 +143,13 @@ class Pipeline:
             out = out[..., : round(h * scale), : round(w * scale)]
         return out.clamp(-1, 1).cpu()
 
-    def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        return self.conditioner.prepare(inputs)
+
+def _spatial_reference(cond: Condition) -> Tensor | None:
+    """The tensor whose height and width the pipeline pads to the generator's size multiple:
+    `maps`, else the first other (B,C,H,W) tensor (refs, named parts), never the previous frame."""
+    if cond.maps is not None:
+        return cond.maps
+    return next((t for k, t in cond.named_tensors().items() if t.dim() == 4 and k != "previous"), None)
 
 
 def draw_noise(n: int, dim: int, seed: int | None = None, truncation: float | None = None) -> Tensor:
@@ -223,74 +257,84 @@ def read_input(kind: str, path: str | Path) -> Tensor:
     return read_labels(path) if kind == "labels" else image_to_tensor(read_image(path))
 
 
-VIDEO_FRAME = "video_frame"  # set in prepare()'s inputs for frames decoded from a (lossy) video
-
-
 def frame_input(kind: str, frame: Tensor) -> Tensor:
     """A decoded video frame (3,H,W in [-1, 1]) as `read_input` would give it for `kind`; inputs of
     other kinds (a pose or landmark video) get the frame itself, to extract from."""
     return frame.add(1).mul(127.5).round().long() if kind == "labels" else frame
 
 
-def _prepare(
-    pipe: Pipeline, inputs: Mapping[str, Any], spec: InputSpec | None, source: str | Path | None
-) -> dict[str, Any]:
-    """`Pipeline.prepare`; a problem it reports against a file input's option (`--labels: class id
-    40 ...`) is reported against the file itself, which the conditioner never sees."""
-    try:
-        return pipe.prepare(inputs)
-    except InputError as exc:
-        if spec is not None and source is not None and exc.path == spec.option:
-            raise InputError(source, exc.problem) from None
-        raise
+@dataclass(frozen=True)
+class _Plan:
+    """How one `run_files` call walks its inputs: "single" (one output image), "dir" (the inputs in
+    `specs` are folders, their files paired by name) or "video" (`specs[0]` is a video)."""
+
+    mode: str
+    specs: tuple[InputSpec, ...] = ()
 
 
-def _file_input(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | None, str | Path | None]:
-    """The first spatial input given as one file (a repeatable one given once counts): the file a
-    single-mode problem reported against its option is about."""
-    for spec in modality.inputs:
-        value = raw.get(spec.name)
-        if spec.kind not in SPATIAL_KINDS or value is None:
-            continue
-        if not spec.multiple:
-            return spec, value
-        if len(value) == 1:
-            return spec, value[0]
-    return None, None
-
-
-def _primary(modality: Modality, raw: Mapping[str, Any]) -> tuple[InputSpec | None, str]:
-    """The image input that decides the mode: a directory -> batch, a video -> video, else single."""
+def _plan(modality: Modality, raw: Mapping[str, Any]) -> _Plan:
+    """Directories among the image inputs -> batch mode over their paired files; a video -> video
+    mode. One video at most, and not together with directories (frames and files do not pair)."""
     from i2i.data.images import is_video
 
-    chosen: tuple[InputSpec | None, str] = (None, "single")
+    dirs: list[InputSpec] = []
+    videos: list[InputSpec] = []
     for spec in modality.inputs:
         value = raw.get(spec.name)
         if value is None or spec.multiple or not (spec.kind in SPATIAL_KINDS or spec.video):
             continue
-        p = Path(value)
-        spatial = spec.kind in SPATIAL_KINDS
-        mode = "dir" if spatial and p.is_dir() else "video" if spec.video and is_video(p) else "single"
-        if mode != "single":
-            if chosen[1] != "single":
-                raise I2IError(f"only one of the inputs may be a directory or a video ({spec.option} is too)")
-            chosen = (spec, mode)
-    return chosen
+        path = Path(value)
+        if spec.kind in SPATIAL_KINDS and path.is_dir():
+            dirs.append(spec)
+        elif spec.video and is_video(path):
+            videos.append(spec)
+    if len(videos) > 1:
+        raise I2IError(f"only one input may be a video ({videos[0].option} and {videos[1].option} are)")
+    if videos and dirs:
+        raise I2IError(
+            f"{videos[0].option} is a video and {dirs[0].option} a directory: give one or the other"
+        )
+    if videos:
+        return _Plan("video", (videos[0],))
+    return _Plan("dir", tuple(dirs)) if dirs else _Plan("single")
 
 
-def _read_static(modality: Modality, raw: Mapping[str, Any], skip: str | None) -> dict[str, Any]:
+def _read_static(
+    modality: Modality, raw: Mapping[str, Any], skip: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The inputs that stay the same for every output (image files decoded), and their files."""
+    skipped = set(skip)
     out: dict[str, Any] = {}
+    files: dict[str, Any] = {}
     for spec in modality.inputs:
         value = raw.get(spec.name)
-        if spec.name == skip or value is None:
+        if spec.name in skipped or value is None:
             continue
         if spec.kind in SPATIAL_KINDS:
             values = value if spec.multiple else [value]
             tensors = [read_input(spec.kind, v) for v in values]
             out[spec.name] = tensors if spec.multiple else tensors[0]
+            files[spec.name] = [Path(v) for v in values] if spec.multiple else Path(value)
         else:
             out[spec.name] = value
-    return out
+    return out, files
+
+
+def _prepare(pipe: Pipeline, inputs: Mapping[str, Any], state: Any) -> dict[str, Any]:
+    """`Pipeline.prepare`; a problem it reports against an input's option (`--labels: class id 40
+    ...`) is reported against that input's file when there is exactly one (the reader saw a
+    decoded tensor, not the file)."""
+    try:
+        return pipe.prepare(inputs, state)
+    except InputError as exc:
+        files = inputs.get(FILES) or {}
+        for spec in pipe.modality.inputs:
+            found = files.get(spec.name)
+            if isinstance(found, list) and len(found) == 1:
+                found = found[0]
+            if exc.path == spec.option and isinstance(found, Path):
+                raise InputError(found, exc.problem) from None
+        raise
 
 
 def _collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -312,18 +356,24 @@ def run_files(
     batch_size: int = 4,
     truncation: float | None = None,
 ) -> list[Path]:
-    """Run the model on user files. Validates every input before writing; writes atomically."""
+    """Run the model on user files. Validates every input before writing; writes atomically.
+
+    `raw` maps input names to what `i2i-run` was given (paths, strings; typed inputs are parsed
+    and defaults filled here too). Each call is one input stream per video or folder: the
+    reader's state starts fresh, so a second call never sees the first one's video.
+    """
     from i2i.data.images import VIDEO_EXTENSIONS, list_images, save_image
 
     out = Path(out)
-    spec, mode = _primary(pipe.modality, raw)
-    static = _read_static(pipe.modality, raw, spec.name if spec else None)
+    raw = parse_values(pipe.modality.inputs, raw)
+    plan = _plan(pipe.modality, raw)
+    static, files = _read_static(pipe.modality, raw, (s.name for s in plan.specs))
     if pipe.modality.adapt:
         resolve_object(pipe.modality.adapt)(pipe, static)
-    if mode == "single":
+    if plan.mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
-        file_spec, source = _file_input(pipe.modality, raw)
-        samples = [_prepare(pipe, s, file_spec, source) for s in pipe.conditioner.samples(static)]
+        state = pipe.new_state()
+        samples = [_prepare(pipe, {**s, FILES: files}, state) for s in pipe.samples(static)]
         rows = []
         for start in range(0, len(samples), batch_size):
             chunk_seed = None if seed is None else seed + start  # batches draw different noise
@@ -332,52 +382,68 @@ def run_files(
             rows += [torch.cat(list(row), dim=2) for row in images.split(num_samples)]
         save_image(torch.cat(rows, dim=1), out)  # one row per sample, one column per draw
         return [out]
-    assert spec is not None
-    source = Path(raw[spec.name])
-    if mode == "video":
+    if plan.mode == "video":
         from i2i.data.video import VideoWriter, iter_video_frames, probe_video
 
+        spec = plan.specs[0]
+        source = Path(raw[spec.name])
         _check_out(out, VIDEO_EXTENSIONS, "a video input")
         if num_samples != 1:
             raise I2IError("--num-samples must be 1 for video input")
         info = probe_video(source)
-        state: dict[str, Any] = {}
+        stream = pipe.new_state()  # this video's own: tracking, reference frame, last detection
+        temporal: dict[str, Any] = {}
+        frame_files = {**files, spec.name: source}
         with VideoWriter(out, fps=info.fps) as writer:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
                 samples = [
                     _prepare(
                         pipe,
-                        {**static, spec.name: frame_input(spec.kind, frame), VIDEO_FRAME: True},
-                        spec,
-                        source,
+                        {
+                            **static,
+                            spec.name: frame_input(spec.kind, frame),
+                            VIDEO_FRAME: True,
+                            FILES: frame_files,
+                        },
+                        stream,
                     )
                     for frame in chunk
                 ]
                 if pipe.temporal:
-                    writer.write(pipe.generate_frames(samples, state, seed, truncation))
+                    writer.write(pipe.generate_frames(samples, temporal, seed, truncation))
                 else:
                     writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
         return [out]
-    files = list_images(source)
-    if not files:
-        raise InputError(source, "no images in this directory")
+    folders = [(spec, Path(raw[spec.name])) for spec in plan.specs]
+    found = [list_images(folder) for _, folder in folders]
+    if not found[0]:
+        raise InputError(folders[0][1], "no images in this directory")
     if out.suffix.lower() in IMAGE_OUT:
         raise InputError(out, "input is a directory, so --out must be a directory")
-    loaded = [(f, read_input(spec.kind, f)) for f in files]  # validate all before writing any
+    rows = pair_by_name(folders, found)
+    kinds = {spec.name: spec.kind for spec in plan.specs}
+    # every file read (so validated) before any is written
+    loaded = [(row, {name: read_input(kinds[name], path) for name, path in row.items()}) for row in rows]
+    first = plan.specs[0].name
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stream = pipe.new_state()  # one stream per folder
     written: list[Path] = []
     try:
         for start in range(0, len(loaded), batch_size):
             chunk = loaded[start : start + batch_size]
-            same = len({t.shape for _, t in chunk}) == 1
+            same = len({tuple(t.shape for t in tensors.values()) for _, tensors in chunk}) == 1
             groups = [chunk] if same else [[item] for item in chunk]
             for group in groups:
-                samples = [_prepare(pipe, {**static, spec.name: t}, spec, f) for f, t in group]
+                samples = [
+                    _prepare(pipe, {**static, **tensors, FILES: {**files, **row}}, stream)
+                    for row, tensors in group
+                ]
                 images = pipe.generate(_collate(samples), num_samples, seed, truncation)
-                for j, (f, _) in enumerate(group):
+                for j, (row, _) in enumerate(group):
+                    stem = row[first].stem
                     for k in range(num_samples):
-                        name = f"{f.stem}.png" if num_samples == 1 else f"{f.stem}_{k}.png"
+                        name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
                         save_image(images[j * num_samples + k], staging / name)
                         written.append(out / name)
         out.mkdir(parents=True, exist_ok=True)

@@ -275,6 +275,30 @@ def _plugin_for(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _input_argument(spec: Any) -> dict[str, Any]:
+    """argparse keywords for one InputSpec: its value type parsed and checked by the core (a bad
+    value is argparse's one-line usage error), with the type, choices and default in `--help`."""
+
+    def parse(text: str) -> Any:
+        try:
+            return spec.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    kwargs: dict[str, Any] = {"dest": spec.name, "type": parse, "metavar": spec.metavar}
+    notes = [f"default: {spec.default}"] if spec.default is not None else []
+    if spec.minimum is not None or spec.maximum is not None:
+        low = "" if spec.minimum is None else f"{spec.minimum:g}"
+        high = "" if spec.maximum is None else f"{spec.maximum:g}"
+        notes.insert(0, f"{spec.type} {low}..{high}")
+    elif spec.type in ("int", "float"):
+        notes.insert(0, spec.type)
+    kwargs["help"] = spec.help + (f" ({'; '.join(notes)})" if notes else "")
+    if spec.multiple:
+        kwargs["action"] = "append"
+    return kwargs
+
+
 def run_command(argv: list[str]) -> int:
     report_failures()
     pre, _ = _run_base_parser(add_help=False).parse_known_args(argv)
@@ -285,14 +309,12 @@ def run_command(argv: list[str]) -> int:
         modality = get_manager().get_modality(plugin)
         group = parser.add_argument_group(f"{modality.name} inputs", modality.summary)
         for spec in modality.inputs:
-            kwargs: dict[str, Any] = {"dest": spec.name, "help": spec.help}
-            if spec.multiple:
-                kwargs["action"] = "append"
-            group.add_argument(spec.option, **kwargs)
+            group.add_argument(spec.option, **_input_argument(spec))
     args = parser.parse_args(argv)
     if modality is None:
         raise UsageError("i2i-run: give --plugin NAME or --checkpoint FILE (see i2i plugins)")
     raw = {s.name: getattr(args, s.name) for s in modality.inputs if getattr(args, s.name) is not None}
+    raw.update({s.name: s.default for s in modality.inputs if s.name not in raw and s.default is not None})
     missing = [s.option for s in modality.inputs if s.required and s.name not in raw]
     if missing:
         raise UsageError(f"i2i-run: {modality.name} needs {', '.join(missing)}")

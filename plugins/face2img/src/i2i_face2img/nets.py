@@ -1,8 +1,8 @@
 """face2img networks: a refinement generator on top of the warping prior, steered by an identity
 embedding (AdaIN), and a projection discriminator on (image, landmark sketch).
 
-The generator sees the driving sketch and the portrait already moved there by the thin-plate
-spline. It outputs an image and a soft mask, and the result is mask * warp + (1 - mask) * image:
+The generator sees the driving sketch (`parts["sketch"]`) and the portrait already moved there by
+the thin-plate spline (`parts["warped"]`). It outputs an image and a soft mask, and the result is mask * warp + (1 - mask) * image:
 where the warp is right (skin, hair, background of any real face) the mask lets it through, and
 the network only paints what motion uncovers or the warp cannot do (an opening mouth, closing
 eyelids). The identity embedding of the portrait(s) scales and shifts every decoder layer
@@ -26,7 +26,7 @@ from i2i.nets.film import Affine
 from i2i.nets.init import init_weights
 from i2i.nets.norm import maybe_spectral
 
-SKETCH = 3  # channels of the landmark sketch; the warped portrait follows
+SKETCH = 3  # channels of the landmark sketch
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:
@@ -71,7 +71,7 @@ class IdentityEncoder(nn.Module):
 
 
 class TalkingHeadGenerator(Generator):
-    """Condition(maps=[sketch, warped portrait], vector=identity) -> face; no noise."""
+    """Condition(parts={sketch, warped portrait}, vector=identity) -> face; no noise."""
 
     def __init__(self, ngf: int = 32, levels: int = 4, id_dim: int = 128) -> None:
         super().__init__()
@@ -92,10 +92,10 @@ class TalkingHeadGenerator(Generator):
         return 2**self.levels
 
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
-        if cond.maps is None or cond.vector is None:
-            raise ValueError("the face2img generator needs maps (sketch + warp) and an identity vector")
-        warped = cond.maps[:, SKETCH : SKETCH + 3]
-        x = self.stem(cond.maps)
+        if not {"sketch", "warped"} <= cond.parts.keys() or cond.vector is None:
+            raise ValueError("the face2img generator needs parts sketch and warped, and an identity vector")
+        warped = cond.parts["warped"]
+        x = self.stem(torch.cat([cond.parts["sketch"], warped], 1))
         skips = [x]
         for down in self.downs:
             x = down(x)
@@ -149,8 +149,9 @@ class ProjectionDiscriminator(Discriminator):
         maybe_spectral(self, spectral)
 
     def forward(self, image: Tensor, cond: Condition) -> list[DOutput]:
-        assert cond.maps is not None
-        sketch = cond.maps[:, :SKETCH].to(image.dtype)
+        if "sketch" not in cond.parts:
+            raise ValueError("the face2img discriminator needs parts['sketch']")
+        sketch = cond.parts["sketch"].to(image.dtype)
         outs = []
         for k, scale in enumerate(self.scales):
             if k:

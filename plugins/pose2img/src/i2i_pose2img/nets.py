@@ -1,6 +1,6 @@
-"""pose2img networks: a U-Net refines the warped source (core `unet`), judged by two PatchGANs as
-in pose-transfer work (PATN, GFLA): one on (image, target pose) for shape, one on (image, source
-person) for appearance."""
+"""pose2img networks: a U-Net refines the warped source (core `unet`, reading `Condition.maps`),
+judged by two PatchGANs as in pose-transfer work (PATN, GFLA): one on (image, target pose:
+`parts["pose"]`) for shape, one on (image, source person: `refs`) for appearance."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ class PoseDiscriminators(Discriminator):
     def forward(self, image: Tensor, cond: Condition) -> list[DOutput]:
         import torch
 
-        assert cond.maps is not None
-        pose = cond.maps[:, WARP_CHANNELS : WARP_CHANNELS + POSE_CHANNELS].to(image.dtype)
-        source = cond.maps[:, -3:].to(image.dtype)
+        if "pose" not in cond.parts or cond.refs is None:
+            raise ValueError("the pose2img discriminators need parts['pose'] and refs (the source)")
+        pose = cond.parts["pose"].to(image.dtype)
+        source = cond.refs.to(image.dtype)
         outs = self.pose(torch.cat([pose, image], dim=1)) + self.appearance(torch.cat([source, image], dim=1))
         return [DOutput(logits, features) for logits, features in outs]
 

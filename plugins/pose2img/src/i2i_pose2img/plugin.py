@@ -30,6 +30,7 @@ MODALITY = Modality(
     ],
     config=f"{PACKAGE}:configs/default.yaml",
     conditioner=f"{PACKAGE}.conditioner:PoseConditioner",
+    reader=f"{PACKAGE}.reader:PoseReader",
     dataset=f"{PACKAGE}.data:PoseDataset",
     demo_data=f"{PACKAGE}.demo:write_people",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
