@@ -23,7 +23,7 @@ from i2i.config import Config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine import distributed
 from i2i.engine.data_stream import KeyStream, mix_seed
-from i2i.engine.device import select_device, select_precision
+from i2i.engine.device import Precision, precision_candidates, select_device, select_precision
 from i2i.engine.ema import EMA
 from i2i.engine.recipe import RecipeContext, recipe_class
 from i2i.engine.report import RunLog, write_text_atomic
@@ -114,7 +114,8 @@ class Trainer:
         self.world = distributed.world_from_env()
         self.device = distributed.local_device(self.world, select_device(config.device))
         distributed.init(self.world, self.device)
-        self.precision = select_precision(t.precision, self.device)
+        # `auto` is measured when a new run starts (`_measure_precision`); until then, fp32
+        self.precision = select_precision("fp32" if t.precision == "auto" else t.precision, self.device)
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(config.seed)
@@ -272,6 +273,7 @@ class Trainer:
             "world_size": self.world.size,
             "recipe": self.recipe.extra_state(),
             "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
+            "precision": self.precision.name,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -289,6 +291,9 @@ class Trainer:
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
+        if self.config.train.precision == "auto":  # a resumed run keeps the precision it measured
+            stored = state.get("precision")
+            self._set_precision(select_precision(str(stored) if stored else "auto", self.device))
         self.step = int(state["step"])
         per_step = self.config.train.batch_size * self.config.train.grad_accum
         self.position = int(state.get("position", self.step * per_step))  # older states: one process
@@ -356,13 +361,65 @@ class Trainer:
         with RunLock(self.run_dir):
             return self._fit(resume)
 
+    # ---- precision: auto ------------------------------------------------------------------------
+    def _set_precision(self, precision: Precision) -> None:
+        self.precision = self.ctx.precision = precision
+        self.ctx.scaler = torch.amp.GradScaler(self.device.type) if precision.scaler else None
+
+    def _measure_precision(self) -> None:
+        """`precision: auto` on a new run: time a few steps of this very model in each candidate
+        precision on copies (weights, a fresh optimiser, one batch in memory, every RNG restored)
+        and keep the fastest; cached per machine, torch version, model and batch shape. Several
+        processes (torchrun) would time differently, so they take the static choice instead."""
+        from i2i.engine import autoprecision
+
+        if self.world.distributed:
+            self._set_precision(select_precision("auto", self.device))
+            log.info("precision auto: %s (not measured under torchrun)", self.precision.name)
+            return
+        t = self.config.train
+        with autoprecision.preserved_rng():
+            loader = DataLoader(self.dataset, batch_size=t.batch_size, sampler=KeyStream(len(self.dataset), self.config.seed, chunk=t.batch_size),
+                                generator=torch.Generator().manual_seed(self.config.seed))  # fmt: skip
+            batch = _to_device(next(iter(loader)), self.device, t.channels_last)
+        shapes = {k: tuple(v.shape) for k, v in batch.items() if isinstance(v, Tensor)}
+        key = autoprecision.precision_cache_key(
+            self.device, {"recipe": self.config.recipe, "model": self.config.model}, shapes
+        )
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
+
+        def time_step(precision: Precision) -> float:
+            ctx = RecipeContext(self.config, self.modality, self.device, precision, distributed.World())
+            probe = recipe_class(str(self.config.recipe))(ctx)
+            for name, net in probe.networks.items():
+                net.load_state_dict(self.recipe.networks[name].state_dict())
+                net.to(self.device)
+                if t.channels_last:
+                    net.to(memory_format=torch.channels_last)
+            probe.prepare()
+            for name, members in probe.optimizers.items():
+                params = [p for m in members for p in probe.networks[m].parameters()]
+                ctx.optimizers[name] = make_adam(params, *self._optim_settings(name), self.device)
+            ctx.scaler = torch.amp.GradScaler(self.device.type) if precision.scaler else None
+            return autoprecision.measure_step(
+                lambda: probe.train_step([batch], {}), steps=2, warmup=1, sync=sync
+            )
+
+        with autoprecision.preserved_rng():  # building the probe's networks draws initial weights
+            candidates = precision_candidates(self.device)
+            chosen, _ = autoprecision.choose_precision(candidates, time_step, key)
+        self._set_precision(chosen)
+
     def _fit(self, resume: bool) -> Path:
         t = self.config.train
         main = self.world.main
         if main:  # atomically: a kill mid-write must not leave a torn config for --resume to read
             write_text_atomic(self.run_dir / "config.yaml", self.config.to_yaml())
-        if resume and not self.resume():
+        resumed = resume and self.resume()
+        if resume and not resumed:
             log.info("no checkpoint in %s: starting from step 0", self.run_dir)
+        if not resumed and t.precision == "auto":
+            self._measure_precision()
         runlog = RunLog(self.run_dir, tensorboard=t.tensorboard) if main else None
         if runlog is not None:
             runlog.forget_after(self.step)
