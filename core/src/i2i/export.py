@@ -303,7 +303,7 @@ def _batch_of_two(cond: Condition) -> Condition:
 
 
 def _difference(got: Sequence[Any], expected: Sequence[Tensor]) -> float:
-    """Max abs difference over outputs; a shape mismatch or an unequal non-float output is inf."""
+    """Max abs difference over outputs; a shape difference or an unequal non-float output is inf."""
     worst = 0.0
     for g, e in zip(got, expected, strict=True):
         e = e.detach().cpu()

@@ -44,7 +44,7 @@ class InputReader:
     Built once per pipeline as `Reader(config)` (the model's full `i2i.config.Config`, so options
     such as a heatmap sigma come from the model that will use them). Override what you need:
 
-    - `samples(inputs)`: split one invocation into samples (text2img: one per prompt).
+    - `samples(inputs)`: split one invocation into samples (a text modality: one per prompt).
     - `prepare(inputs, state)`: one sample's decoded inputs -> the batch entries a dataset yields.
       Image inputs arrive as (C,H,W) tensors in [-1, 1] (label maps as int64), other kinds as the
       value given (a path, or a number for typed inputs); frames of a video input arrive one at a

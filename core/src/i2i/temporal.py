@@ -1,4 +1,4 @@
-"""Temporal mode for the spatial plugins (img2img, seg2img): video frames that do not flicker.
+"""Temporal mode for the spatial plugins (translation, label maps): video frames that do not flicker.
 
 A per-frame generator turns every small change of the input (film grain, compression noise, a
 slightly different edge map) into a change of the output, so a translated video shimmers even

@@ -68,7 +68,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print("no i2i plugins installed (pip install ./plugins/img2img)")
+        print("no i2i plugins installed (pip install ./plugins/<name>)")
         return 0
     for row in rows:
         inputs = ", ".join(row["inputs"]) or "-"
@@ -173,7 +173,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
-    from i2i.config import Config, load_config, merge, parse_sets, read_yaml, set_override, with_new_defaults
+    from i2i.config import Config, apply_sets, load_config, read_yaml, with_new_defaults
 
     run_dir = Path(args.out)
     saved = run_dir / "config.yaml"
@@ -183,10 +183,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         if args.plugin and plugin != args.plugin:
             raise I2IError(f"{saved}: run is for plugin {plugin!r}, not {args.plugin!r}")
         modality = get_manager().get_modality(str(plugin))
-        data = with_new_defaults(modality, data)
-        for key, value in parse_sets(args.sets):
-            data = merge(data, set_override(key, value), f"--set {key}")
-        config = Config(data)
+        config = Config(apply_sets(with_new_defaults(modality, data), args.sets))
     else:
         if not args.plugin:
             raise UsageError("i2i-train: --plugin is required (except with --resume on an existing run)")
@@ -314,7 +311,9 @@ def run_command(argv: list[str]) -> int:
     if modality is None:
         raise UsageError("i2i-run: give --plugin NAME or --checkpoint FILE (see i2i plugins)")
     raw = {s.name: getattr(args, s.name) for s in modality.inputs if getattr(args, s.name) is not None}
-    raw.update({s.name: s.default for s in modality.inputs if s.name not in raw and s.default is not None})
+    from i2i.inputs import parse_values
+
+    raw = parse_values(modality.inputs, raw)  # defaults of the inputs not given
     missing = [s.option for s in modality.inputs if s.required and s.name not in raw]
     if missing:
         raise UsageError(f"i2i-run: {modality.name} needs {', '.join(missing)}")

@@ -1,7 +1,7 @@
 """Dataset base: samples are a pure function of (index, seed), which makes resume exact.
 
 The engine draws keys `(index, seed)` from a resumable stream; a dataset turns a key into a sample
-using only `random.Random(seed)` for its random choices (crop, flip, caption pick), so the same key
+using only `random.Random(seed)` for its random choices (crop, flip, which of several texts), so the same key
 gives the same sample in any process, worker or restart.
 """
 

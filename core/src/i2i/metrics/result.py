@@ -1,14 +1,14 @@
 """The one header every evaluator's result has, so that `i2i eval --json` reads alike for every plugin.
 
     {
-      "plugin": "seg2img",               # the modality evaluated
+      "plugin": "<modality>",               # the modality evaluated
       "checkpoint": "runs/scenes",       # what was loaded (model file, run directory, plugin name)
       "data": "scenes",                  # the data directory
       "split": "test",                   # the split scored
       "n": 20,                           # how many samples were scored
       "metrics": {...},                  # the plugin's own numbers (model, references, ceilings)
       "notes": "what each number means",
-      "provenance": {"i2i": "0.1.0", "plugin_distribution": "i2i-seg2img", "plugin_version": "0.1.0",
+      "provenance": {"i2i": "0.1.0", "plugin_distribution": "i2i-<modality>", "plugin_version": "0.1.0",
                      "torch": "2.x", "device": "cpu", "evaluated_at": "2025-01-01T00:00:00Z"}
     }
 

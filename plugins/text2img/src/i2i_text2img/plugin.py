@@ -46,3 +46,15 @@ def register_modalities(register):
 def register_networks(register):
     register("dfgan", f"{PACKAGE}.nets:DFGenerator", kind="generator")
     register("dfgan_disc", f"{PACKAGE}.nets:DFDiscriminator", kind="discriminator")
+
+
+@hookimpl
+def register_loss_terms(register):
+    # legacy: the engine keys these terms had before loss terms were components
+    register("mismatch", f"{PACKAGE}.losses:Mismatch", side="discriminator", legacy={"mismatch": "weight"})
+    register(
+        "ma_gp",
+        f"{PACKAGE}.losses:MatchingAwareGP",
+        side="discriminator",
+        legacy={"ma_gp": "weight", "ma_gp_power": "power", "ma_gp_every": "every"},
+    )
