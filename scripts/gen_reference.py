@@ -51,11 +51,16 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.metrics.video", "temporal stability"),
     ("i2i.metrics.judges", "cached proxy judges"),
     ("i2i.metrics.fcn", "the proxy judges' network"),
+    ("i2i.metrics.result", "the evaluator result header"),
+    ("i2i.data.demo", "calling a demo-data writer"),
+    ("i2i.validation", "checking a plugin's config values"),
+    ("i2i.export", "ONNX export and a plugin's exportable parts"),
+    ("i2i.onnx_runtime", "ONNX Runtime sessions"),
     ("i2i.engine.device", "device and precision"),
     ("i2i.engine.autoprecision", "precision: auto by measurement"),
     # Being written as this list was made; add each when it lands (and regenerate):
     # ("i2i.terms", "loss terms"), ("i2i.engine.recipe", "training recipes"),
-    # ("i2i.inputs", "inference input readers"), ("i2i.export", "export parts"),
+    # ("i2i.inputs", "inference input readers"),
 ]
 
 HEADER = """\

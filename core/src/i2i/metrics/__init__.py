@@ -9,13 +9,17 @@ that `i2i eval --checkpoint F --data DIR [--split S] [--limit N] [--json]` calls
 data directory. A typical evaluator builds the modality's own dataset without augmentation,
 `resolve_object(pipe.modality.dataset)(data, pipe.config.data, split, False)`, generates with a
 fixed seed (`pipe.generate(batch, seed=0)`) so that every number is reproducible, scores with the
-helpers of this package and returns a JSON-able dict, which `i2i eval` prints (as JSON with
-`--json`). The shipped evaluators return `plugin`, `checkpoint`, `data`, `split`, `images` (how
-many were scored), `model` (the mean scores), a `baseline` scored the same way (an unchanged input,
-bicubic upscaling, a warp alone) so that a number has a reference, and `metric_notes` saying what
-each number measures. No split on disk is an `InputError` naming the data directory.
+helpers of this package and returns its result with the common header, built by
+`i2i.metrics.result.evaluation(pipe, data, split, n, metrics, notes)`: `plugin`, `checkpoint`,
+`data`, `split`, `n` (how many samples were scored), `metrics` (the plugin's own numbers), `notes`
+(what each number measures) and `provenance` (i2i, plugin and torch versions, device, time).
+`i2i eval` prints it (as JSON with `--json`). The shipped evaluators' `metrics` hold the model's
+mean scores and references scored the same way (an unchanged input, bicubic upscaling, a warp
+alone, real images as a ceiling) so that a number means something. No split on disk is an
+`InputError` naming the data directory.
 
 - `i2i.metrics.paired`: L1, PSNR, SSIM (masked too) against a paired ground truth.
 - `i2i.metrics.video`: flicker of a generated video against its input.
 - `i2i.metrics.judges`: proxy judges (small networks trained on the real data) and their cache.
+- `i2i.metrics.result`: the result header every evaluator returns.
 """

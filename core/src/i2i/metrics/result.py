@@ -1,7 +1,7 @@
 """The one header every evaluator's result has, so that `i2i eval --json` reads alike for every plugin.
 
     {
-      "plugin": "<modality>",               # the modality evaluated
+      "plugin": "<modality>",            # the modality evaluated
       "checkpoint": "runs/scenes",       # what was loaded (model file, run directory, plugin name)
       "data": "scenes",                  # the data directory
       "split": "test",                   # the split scored
