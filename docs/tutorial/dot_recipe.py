@@ -62,11 +62,6 @@ class RegressionRecipe(Recipe):
         ctx.apply("g", finite, stats)  # skipped (and counted) if any rank saw NaN/Inf
         return dict(stats)
 
-    def model_modules(self, averaged: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
-        # the model file holds what the pipeline rebuilds: the (EMA) generator and the conditioner
-        return {"generator": averaged.get("generator", self.networks["generator"]),
-                "conditioner": self.networks["conditioner"]}  # fmt: skip
-
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any], averaged: Mapping[str, nn.Module], seed: int) -> Tensor:
         gen = averaged.get("generator", self.networks["generator"]).eval()

@@ -173,9 +173,11 @@ class Recipe:
         raise NotImplementedError(f"{type(self).__name__} must implement train_step")
 
     def model_modules(self, averaged: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
-        """What `model.safetensors` holds (the EMA copy where there is one), by name; the
-        pipeline rebuilds the `generator` and `conditioner` entries from the config."""
-        raise NotImplementedError(f"{type(self).__name__} must implement model_modules")
+        """What `model.safetensors` holds, by name: the pipeline rebuilds the `generator` and
+        `conditioner` entries from the config. Default: the EMA copy of `generator` where there
+        is one, else the live one, and the conditioner."""
+        return {"generator": averaged.get("generator", self.networks["generator"]),
+                "conditioner": self.networks["conditioner"]}  # fmt: skip
 
     def sample_grid(self, batch: dict[str, Any], averaged: Mapping[str, nn.Module], seed: int) -> Tensor:
         """(B,3,H,W*k) rows of the sample sheet for a fixed held-out batch, in [-1, 1], on the CPU."""

@@ -170,10 +170,6 @@ class PairedRecipe(Recipe):
         return dict(stats)
 
     # ---- outputs ----------------------------------------------------------------------------
-    def model_modules(self, averaged: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
-        return {"generator": averaged.get("generator", self.networks["generator"]),
-                "conditioner": self.networks["conditioner"]}  # fmt: skip
-
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any], averaged: Mapping[str, nn.Module], seed: int) -> Tensor:
         """Rows of (condition | generated | target) for a fixed set of held-out samples."""
