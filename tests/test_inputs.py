@@ -43,6 +43,20 @@ def test_typed_inputs_parse_and_check_their_values():
     assert InputSpec("prompt", kind="text").parse("  as typed ") == "  as typed "
 
 
+def test_parse_values_fills_defaults_and_parses_what_was_typed():
+    from i2i.inputs import parse_values
+
+    specs = [
+        InputSpec("steps", type="int", default=3),
+        InputSpec("sizes", type="int", multiple=True, default=8),
+        InputSpec("photo", kind="image"),
+    ]
+    assert parse_values(specs, {"photo": "a.png"}) == {"photo": "a.png", "steps": 3, "sizes": [8]}
+    assert parse_values(specs, {"steps": "5", "sizes": ["1", "2"]}) == {"steps": 5, "sizes": [1, 2]}
+    with pytest.raises(InputError, match="^--sizes: expected a whole number, got 'x'$"):
+        parse_values(specs, {"sizes": ["1", "x"]})
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
