@@ -152,12 +152,29 @@ def test_video_in_video_out(trained, tmp_path):
 
 def test_resume_through_cli_and_eval_json(trained):
     _, data, run = trained
-    # a run saved by an older i2i lacks keys added since: resuming fills them from today's defaults
+    # a run saved by an older i2i lacks keys added since (resuming fills them from today's
+    # defaults) and has the flat loss section of before loss terms (migrated to the terms)
     saved = run / "config.yaml"
     old = yaml.safe_load(saved.read_text())
-    del old["loss"]["vgg"], old["train"]["max_nonfinite"]
+    del old["train"]["max_nonfinite"], old["recipe"]
+    old["loss"] = {"gan": "vanilla", "gan_weight": 1.0, "l1": 100.0, "feature_matching": 0.0, "vgg": 0.0,
+                   "r1": 0.0, "mismatch": 0.0, "ma_gp": 0.0, "ma_gp_power": 6.0, "ma_gp_every": 1}  # fmt: skip
     saved.write_text(yaml.safe_dump(old))
-    cli("i2i-train", "--data", str(data), "--out", str(run), "--resume", "--quiet", "--set", "train.steps=6")
+    cli(
+        "i2i-train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--resume",
+        "--quiet",
+        "--set",
+        "train.steps=6",
+        "--set",
+        "loss.feature_matching=0",
+    )  # fmt: skip  (an old --set key too)
+    resumed = yaml.safe_load(saved.read_text())
+    assert resumed["recipe"] == "paired" and resumed["loss"]["generator"]["l1"] == 100.0
     meta_steps = json.loads(Path(run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
     assert meta_steps == 6
     result = json.loads(cli("i2i", "eval", "--checkpoint", str(run), "--data", str(data), "--json").stdout)

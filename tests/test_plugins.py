@@ -118,3 +118,52 @@ def test_listing_plugins_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False", "listing plugins imported torch"
+
+
+def test_loss_terms_and_recipes_register_by_hook_and_duplicates_are_refused(fresh_plugins):
+    """Terms and recipes are registries like networks: one name per side (terms) or per recipe;
+    a plugin claiming a taken name is failed with the owner named, the owner keeps it;
+    an unknown term or recipe in a config is a one-line config error naming the key."""
+    from i2i.config import migrate
+    from i2i.engine.recipe import recipe_class
+    from i2i.errors import ConfigError
+    from i2i.terms import build_terms
+
+    class First:
+        @hookimpl
+        def register_loss_terms(self, register):
+            register("sharpness", "i2i.terms:L1", side="generator", legacy={"sharp": "weight"})
+            register("sharpness", "i2i.terms:R1", side="discriminator")  # same name, other side: fine
+
+        @hookimpl
+        def register_recipes(self, register):
+            register("solo", "i2i.engine.recipes.paired:PairedRecipe")
+
+    class Second:
+        @hookimpl
+        def register_loss_terms(self, register):
+            register("sharpness", "i2i.terms:L1", side="generator")
+
+        @hookimpl
+        def register_recipes(self, register):
+            register("solo", "i2i.engine.recipes.paired:PairedRecipe")
+
+    fresh_plugins.register(Second(), name="second")  # hooks run last-registered first, as pluggy calls them
+    fresh_plugins.register(First(), name="first")
+    manager = fresh_plugins.get_manager()
+    infos = {i.name: i for i in manager.plugins()}
+    assert infos["first"].status == "ok" and infos["second"].status == "failed", [
+        (i.name, i.reason) for i in infos.values()
+    ]
+    assert "already registered by (in-process)" in infos["second"].reason
+    assert manager.get_loss_term("generator", "sharpness").plugin == "(in-process)"
+    assert {e.side for e in manager.loss_terms() if e.name == "sharpness"} == {"generator", "discriminator"}
+    assert [t.name for t in build_terms("generator", {"sharpness": 2.0, "adversarial": 0})] == ["sharpness"]
+    assert migrate({"loss": {"sharp": 3.0}}, "x")["loss"] == {"generator": {"sharpness": 3.0}}
+    with pytest.raises(ConfigError, match=r"loss.generator.blur: unknown generator loss term 'blur'"):
+        build_terms("generator", {"blur": 1.0})
+    with pytest.raises(ConfigError, match=r"loss.generator.sharpness: .*'radius'"):
+        build_terms("generator", {"sharpness": {"weight": 1.0, "radius": 2}})
+    assert recipe_class("solo").__name__ == "PairedRecipe"
+    with pytest.raises(ConfigError, match="recipe: unknown recipe 'trio'"):
+        recipe_class("trio")

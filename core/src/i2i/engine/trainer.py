@@ -105,6 +105,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         t = config.train
+        from i2i.validation import validate
+
+        validate(modality, config)  # the plugin's own checks of its config values, before anything runs
         if t.steps < 1 or t.batch_size < 1 or t.grad_accum < 1:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
         if config.loss.gan not in losses.GAN_LOSSES:  # a term-independent choice: check it up front
