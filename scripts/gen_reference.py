@@ -58,9 +58,13 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.onnx_runtime", "ONNX Runtime sessions"),
     ("i2i.engine.device", "device and precision"),
     ("i2i.engine.autoprecision", "precision: auto by measurement"),
-    # Being written as this list was made; add each when it lands (and regenerate):
-    # ("i2i.terms", "loss terms"), ("i2i.engine.recipe", "training recipes"),
-    # ("i2i.inputs", "inference input readers"),
+    ("i2i.inputs", "inference input readers and per-stream state"),
+    ("i2i.terms", "loss terms and the step context they see"),
+    ("i2i.losses", "the adversarial criteria and regularisers terms are built from"),
+    ("i2i.engine.recipe", "training recipes: networks, optimisers, one step"),
+    ("i2i.engine.recipes.paired", "the paired recipe (one generator, one discriminator)"),
+    ("i2i.engine.adapt", "test-time fine-tuning through the engine"),
+    ("i2i.nets.pix2pix_import", "original pix2pix/CycleGAN generator checkpoints"),
 ]
 
 HEADER = """\
