@@ -90,6 +90,12 @@ class ConditionerReader(InputReader):
         return self.conditioner.prepare({k: v for k, v in inputs.items() if k != FILES})
 
 
+def to_rgb(image: Any) -> Any:
+    """A decoded image input or video frame ((3,H,W) tensor in [-1, 1]) -> (H,W,3) uint8 numpy
+    array: what keypoint and face detectors read."""
+    return ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
 def make_reader(modality: Modality, config: Any, conditioner: Any) -> InputReader:
     """The modality's reader built with `config`, or the conditioner adapter when it names none."""
     from i2i.modality import resolve_object

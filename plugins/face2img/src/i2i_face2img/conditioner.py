@@ -1,10 +1,6 @@
 """Portrait(s) + driving landmarks -> Condition, by name: `parts["sketch"]` (the driving landmark
-sketch), `parts["warped"]` (the portrait warped onto the driving landmarks), `vector` (the
-portraits' identity embedding), `refs` (the portrait, the appearance reference).
-
-Raw inputs (portraits, landmark files, detection, retargeting across a driving video) are read by
-`i2i_face2img.reader.FaceReader`; this module only turns tensors into a Condition.
-"""
+sketch), `parts["warped"]` (the portrait warped onto them), `vector` (the portraits' identity
+embedding), `refs` (the portrait). Raw inputs are read by `i2i_face2img.reader.FaceReader`."""
 
 from __future__ import annotations
 

@@ -1,17 +1,11 @@
-"""face2img's inference inputs: portrait(s) and driving landmarks as `i2i-run` gives them -> the
-batch entries `FaceClips` yields (portrait, all portraits, both landmark sets, driving sketch).
-
-The portraits' landmarks come from `--portrait-landmarks` (JSON) or a detector (dlib or
-face-alignment, `--landmarks`), the driving landmarks from a JSON file, a photo or the frames of a
-video. They are retargeted onto the portrait before anything is drawn, so the driving person's
-face shape does not leak into the result: one driving face gives its expression and shape placed
-where the portrait's face is; a video gives its motion relative to its own first frame. With
-several portraits, the one whose landmarks are closest to the driving pose is warped, and all of
-them make the identity.
-
-A driving video is one input stream (`FaceStream`): its reference (first) frame and the last
-landmarks found, which a frame without a face reuses. The pipeline makes a new stream per video,
-so a second video is never retargeted against the first one's reference.
+"""face2img's inference inputs -> the batch entries `FaceClips` yields. The portraits' landmarks
+come from `--portrait-landmarks` (JSON) or a detector (dlib or face-alignment, `--landmarks`), the
+driving landmarks from a JSON file, a photo or the frames of a video. They are retargeted onto the
+portrait before anything is drawn, so the driving person's face shape does not leak in: one
+driving face gives its expression placed where the portrait's face is; a video its motion relative
+to its own first frame. With several portraits, the one closest to the driving pose is warped and
+all of them make the identity. A driving video is one stream (`FaceStream`: its first frame and
+last landmarks), so a second video is never retargeted against the first one's reference.
 """
 
 from __future__ import annotations
@@ -26,21 +20,14 @@ import torch
 from torch import Tensor
 
 from i2i.errors import InputError
-from i2i.inputs import InputReader
+from i2i.inputs import InputReader, to_rgb
 from i2i.keys import VIDEO_FRAME
 from i2i_face2img.data import sketch_tensor
 from i2i_face2img.landmarks import apply, read_landmarks_json, retarget, similarity
 
 
-def to_rgb(image: Tensor) -> np.ndarray:
-    """(3,H,W) in [-1, 1] -> (H,W,3) uint8, what a landmark detector reads."""
-    return ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-
 @dataclass
 class FaceStream:
-    """What one driving video carries from frame to frame."""
-
     reference: np.ndarray | None = None  # the driving landmarks of the video's first frame
     last: np.ndarray | None = None  # the last driving landmarks found, for frames without a face
     frames_without_face: int = 0

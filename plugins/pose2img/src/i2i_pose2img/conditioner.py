@@ -1,11 +1,7 @@
 """Source person + target pose -> Condition, by name: `parts["warp"]` (the source warped part by
-part onto the target pose, with the part masks: the warping prior), `parts["pose"]` (the target
-pose maps), `refs` (the source image itself, the appearance reference). `maps` stacks the three in
-that order: it is what the U-Net refining the warp reads (core `unet`, 51 channels).
-
-Raw inputs (`--source`, `--pose` JSON / photo / video, `--source-pose`) are read by
-`i2i_pose2img.reader.PoseReader`; this module only turns tensors into a Condition.
-"""
+part onto the target pose, with the part masks), `parts["pose"]` (target pose maps), `refs` (the
+source, the appearance reference); `maps` stacks the three for the U-Net (core `unet`). Raw inputs
+are read by `i2i_pose2img.reader.PoseReader`."""
 
 from __future__ import annotations
 

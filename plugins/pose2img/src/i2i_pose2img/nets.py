@@ -10,9 +10,6 @@ from i2i.interfaces import Condition, Discriminator, DOutput
 from i2i.nets.init import init_weights
 from i2i.nets.patchgan import MultiScalePatchGAN
 from i2i_pose2img.conditioner import POSE_CHANNELS
-from i2i_pose2img.warp import CHANNELS as WARP_CHANNELS
-
-COND_CHANNELS = WARP_CHANNELS + POSE_CHANNELS + 3  # warp + masks, target pose, source image
 
 
 class PoseDiscriminators(Discriminator):

@@ -1,14 +1,8 @@
-"""pose2img's inference inputs: the source person and the target pose as `i2i-run` gives them ->
-the batch entries `PoseDataset` yields (source, both keypoint sets, target pose maps).
-
-The target pose comes from `--pose`: a keypoint file (OpenPose or COCO JSON, in the source image's
-pixel coordinates), a photo, or a video (one output frame per frame); keypoints of photos and
-frames are extracted with MediaPipe (the `mediapipe` extra). The source person's own pose comes
-from `--source-pose` (JSON) or is extracted from `--source`.
-
-A pose video is one input stream (`PoseStream`): its own tracking extractor and the last pose
-found, which a frame without a person reuses. The pipeline makes a new stream per video, so a
-second video never starts from the first one's last pose.
+"""pose2img's inference inputs -> the batch entries `PoseDataset` yields. `--pose` is a keypoint
+file (OpenPose or COCO JSON, in the source image's pixels), a photo or a video (one output frame per
+frame); `--source-pose` is JSON, or extracted from `--source`. Photos and frames go through
+MediaPipe's BlazePose (the `mediapipe` extra). A pose video is one stream (`PoseStream`): its own
+tracker and last pose, so a second video never starts from the first one's.
 """
 
 from __future__ import annotations
@@ -23,28 +17,15 @@ import torch
 from torch import Tensor
 
 from i2i.errors import InputError
-from i2i.inputs import InputReader
+from i2i.inputs import InputReader, to_rgb
 from i2i.keys import VIDEO_FRAME
+from i2i_pose2img import extract
 from i2i_pose2img.keypoints import fit_points, pose_maps, read_pose_json
-
-
-def _to_rgb(image: Tensor) -> np.ndarray:
-    """(3,H,W) in [-1, 1] -> (H,W,3) uint8, what a keypoint detector reads."""
-    return ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-
-def _extractor(video: bool) -> Any:
-    """A BlazePose extractor (looked up at call time, so tests can stand in for it)."""
-    from i2i_pose2img import extract
-
-    return extract.PoseExtractor(video=video)
 
 
 @dataclass
 class PoseStream:
-    """What one pose video carries from frame to frame."""
-
-    tracker: Any = None  # BlazePose in tracking mode, made on this video's first frame
+    tracker: Any = None  # BlazePose in tracking mode, made on the video's first frame
     last: np.ndarray | None = None  # the last pose found, for frames without a person
     frames_without_person: int = 0
 
@@ -67,12 +48,12 @@ class PoseReader(InputReader):
         h, w = source.shape[-2:]
         if inputs.get("pose") is None:
             raise InputError("--pose", "give the target pose: a keypoint JSON file, a photo or a video")
-        frame = bool(inputs.get(VIDEO_FRAME))
-        target = self._keypoints(inputs["pose"], "--pose", (w, h), state if frame else None)
+        stream = state if inputs.get(VIDEO_FRAME) else None
+        target = self._keypoints(inputs["pose"], "--pose", (w, h), stream)
         if inputs.get("source_pose"):
             own = self._keypoints(inputs["source_pose"], "--source-pose", (w, h), None)
         else:
-            own = self._extract(_to_rgb(source), "--source", None)
+            own = self._extract(to_rgb(source), "--source", None)
         return {
             "source": source,
             "source_points": torch.from_numpy(own),
@@ -86,7 +67,7 @@ class PoseReader(InputReader):
         """A keypoint JSON (pixel coordinates of the source image), a photo or a decoded video frame
         -> (18, 2) keypoints in the source image's pixels (photos and frames fitted by height)."""
         if isinstance(value, Tensor):  # a frame of a pose video
-            rgb = _to_rgb(value)
+            rgb = to_rgb(value)
             return fit_points(self._extract(rgb, option, stream), rgb.shape[1::-1], size)
         path = Path(value)
         if path.suffix.lower() == ".json":
@@ -97,21 +78,18 @@ class PoseReader(InputReader):
         return fit_points(self._extract(rgb, path, None), rgb.shape[1::-1], size)
 
     def _extract(self, rgb: np.ndarray, where: str | Path, stream: PoseStream | None) -> np.ndarray:
-        """Keypoints found by BlazePose; in a video (`stream`) a frame without a person reuses the
-        stream's last pose, and the first frame must show one."""
+        """BlazePose's keypoints; in a video (`stream`) a frame without a person reuses the last."""
         if stream is None:
-            if self._still is None:
-                self._still = _extractor(video=False)
+            self._still = self._still or extract.PoseExtractor(video=False)
             points = self._still(rgb)
         else:
-            if stream.tracker is None:
-                stream.tracker = _extractor(video=True)
+            stream.tracker = stream.tracker or extract.PoseExtractor(video=True)
             points = stream.tracker(rgb)
-            if points is None and stream.last is not None:
-                stream.frames_without_person += 1
-                return stream.last
             if points is not None:
                 stream.last = points
+            elif stream.last is not None:
+                stream.frames_without_person += 1
+                return stream.last
         if points is None:
             raise InputError(where, "no person found (keypoint extraction)")
         return points
