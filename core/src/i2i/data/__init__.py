@@ -4,6 +4,7 @@
   a stable held-out tenth, files of sub-folders matched by name, two-domain layouts).
 - `i2i.data.images`: robust image decoding (any mode, EXIF orientation, size limits, corrupt files
   become `InputError`), image <-> tensor conversion, atomic saving, sample sheets, folder listing.
+- `i2i.data.text`: text side-car files (UTF-8 text, JSON lines) read with one-line errors.
 - `i2i.data.video`: streaming video decoding and atomic video encoding (PyAV).
 - `i2i.data.transforms`: one random crop/flip applied identically to every image of a sample.
 - `i2i.data.dataset`: `I2IDataset`, the base of a modality's dataset.
@@ -21,6 +22,9 @@ from typing import Any
 _LAZY = {
     "I2IDataset": "i2i.data.dataset",
     "PhotoFolder": "i2i.data.folders",
+    "data_directory": "i2i.data.folders",
+    "select_split": "i2i.data.folders",
+    "is_held_out": "i2i.data.folders",
     "match_by_name": "i2i.data.folders",
     "split_names": "i2i.data.folders",
     "read_image": "i2i.data.images",
@@ -32,6 +36,8 @@ _LAZY = {
     "save_image": "i2i.data.images",
     "make_grid_image": "i2i.data.images",
     "PairedTransform": "i2i.data.transforms",
+    "read_text": "i2i.data.text",
+    "json_rows": "i2i.data.text",
     "VideoWriter": "i2i.data.video",
     "iter_video_frames": "i2i.data.video",
     "probe_video": "i2i.data.video",

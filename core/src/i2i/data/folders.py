@@ -58,6 +58,15 @@ HELD_OUT_FRACTION = 10
 Sample = dict[str, Path | None]
 
 
+def data_directory(root: str | Path) -> Path:
+    """`root` as a Path if it is a directory, else `InputError` naming it ("no such data directory"
+    or "not a directory"): the first check of every dataset, before any file is listed."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "not a directory" if root.exists() else "no such data directory")
+    return root
+
+
 def split_names(
     suffix: str, splits: Mapping[str, Sequence[str]] = SPLIT_FOLDERS
 ) -> dict[str, tuple[str, ...]]:
@@ -202,9 +211,7 @@ class PhotoFolder:
         held_out_fraction: int = HELD_OUT_FRACTION,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InputError(self.root, "not a directory" if self.root.exists() else "no such data directory")
+        self.root = data_directory(root)
         self.split = split
         self.transform = transform
         self.modes: dict[str, ImageMode] = dict(modes or {})

@@ -21,8 +21,8 @@ from typing import Literal
 
 from PIL import Image
 
-ResizeMode = Literal["resize_and_crop", "crop", "none"]
-RESIZE_MODES: tuple[str, ...] = ("resize_and_crop", "crop", "none")
+ResizeMode = Literal["resize_and_crop", "crop", "short_side", "none"]
+RESIZE_MODES: tuple[str, ...] = ("resize_and_crop", "crop", "short_side", "none")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class PairedTransform:
       then crop crop_size x crop_size.
     - crop: crop crop_size x crop_size from the image as it is; an image smaller than the crop is
       first enlarged (aspect kept) so its short side fits, rather than failing a run midway.
+    - short_side (AttnGAN, torchvision's `Resize(int)` + `RandomCrop`): resize, aspect kept, so the
+      short side is load_size (never below crop_size), then crop crop_size x crop_size: photos of
+      any shape keep their proportions.
     - none: keep the size; only the flip applies. The networks must accept that size.
 
     With an rng the crop position is uniform and the flip a fair coin (when `flip`); with None the
@@ -77,7 +80,7 @@ class PairedTransform:
             raise ValueError(f"resize_mode must be one of {', '.join(RESIZE_MODES)}, not {resize_mode!r}")
         if resize_mode != "none" and crop_size < 1:
             raise ValueError(f"crop_size must be positive, not {crop_size}")
-        if resize_mode == "resize_and_crop" and not 0 < crop_size <= load_size:
+        if resize_mode in ("resize_and_crop", "short_side") and not 0 < crop_size <= load_size:
             raise ValueError(f"crop_size ({crop_size}) must be at most load_size ({load_size})")
         self.load_size = load_size
         self.crop_size = crop_size
@@ -110,6 +113,12 @@ class PairedTransform:
         elif self.resize_mode == "crop" and min(source) < crop:
             k = crop / min(source)
             resized = (_ceil_to(source[0] * k, align), _ceil_to(source[1] * k, align))
+        elif self.resize_mode == "short_side":
+            k = self.load_size / min(source)
+            resized = (
+                max(crop, round(source[0] * k / align) * align),
+                max(crop, round(source[1] * k / align) * align),
+            )
         else:
             resized = source
         if self.resize_mode == "none":

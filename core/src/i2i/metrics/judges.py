@@ -3,18 +3,22 @@
 A plugin's judge (an attribute classifier, a segmenter) is trained once per data set and cached
 under the user cache folder, keyed by a digest of what it was trained on, so evaluating many
 checkpoints (or re-running `i2i eval`) shares one judge. A torn or stale cache file is retrained,
-never trusted; writes are atomic.
+never trusted; writes are atomic. `fit_judge` is the training loop they share (seeded, Adam, one
+loss per step), `judge_input` the resize to the judge's working size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -57,3 +61,33 @@ def cached_judge(path: Path, build: Callable[[], M], train: Callable[[M], None])
     except OSError:
         pass  # no writable cache: the judge is retrained next time
     return model.eval()
+
+
+def fit_judge(
+    model: M, steps: int, loss: Callable[[int, random.Random], Tensor], seed: int = 0, lr: float = 2e-3
+) -> M:
+    """Train a judge: `steps` Adam steps (learning rate `lr`) on `loss(step, rng)`, in train mode,
+    then returned in eval mode.
+
+    `torch.manual_seed(seed)` and `rng = random.Random(seed)` are set first, so a judge is the same
+    on every run: draw batch indices from `rng` (and flip on odd steps, say) inside `loss`. The same
+    data and seed give the same weights, which is what makes its cached file reusable.
+    """
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        value = loss(step, rng)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+    return model.eval()
+
+
+def judge_input(images: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) images at `size` x `size` for a judge (bilinear with antialiasing, so a
+    downscale averages rather than aliases); returned as is when already that size."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

@@ -235,7 +235,7 @@ class TextConditioner(Conditioner):
         given = inputs.get("prompt")
         prompts = [given] if isinstance(given, str) else list(given or [])
         if inputs.get("prompts"):
-            from i2i_text2img.data import read_text
+            from i2i.data.text import read_text
 
             path = Path(inputs["prompts"])
             lines = [line for line in read_text(path).splitlines() if line.strip()]

@@ -20,10 +20,8 @@ rng of the sample key, so the same key gives the same sample.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import random
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,10 @@ from typing import Any
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
+from i2i.data.folders import data_directory, select_split
 from i2i.data.images import image_to_tensor, read_image
+from i2i.data.text import json_rows, read_text
+from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
 
 LAYOUTS = ("auto", "cub", "jsonl")
@@ -39,7 +40,6 @@ CUB_DIR = "CUB_200_2011"
 METADATA = "metadata.jsonl"
 ATTRIBUTES = "attributes.jsonl"
 JITTER = 76 / 64  # AttnGAN: resize to 76 then random-crop 64
-HELD_OUT_FRACTION = 10  # without a split, one image in ten (by name hash) is held out
 MAX_PICKLE_BYTES = 64 << 20
 SPLIT_FOLDERS = {
     "train": ("train",),
@@ -92,51 +92,6 @@ def read_name_list(path: Path) -> list[str]:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def _held_out(name: str) -> bool:
-    """Stable per name, so adding images never moves an existing one between train and test."""
-    return zlib.crc32(name.encode()) % HELD_OUT_FRACTION == 0
-
-
-def _select(names: list[str], split: str) -> list[str]:
-    """Without split files: the held-out tenth for test/val, the rest for training."""
-    if len(names) < 2:
-        return names
-    test = [n for n in names if _held_out(n)] or names[-1:]  # tiny sets still hold one out
-    if split != "train":
-        return test
-    chosen = set(test)
-    return [n for n in names if n not in chosen]
-
-
-def read_text(path: Path) -> str:
-    """A UTF-8 text file, or InputError naming it (missing, not UTF-8, unreadable)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not a UTF-8 text file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
-
-
-def json_rows(path: Path, key: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSON-lines file whose objects must carry
-    the string `key`; any other line is an InputError naming the file and the line."""
-    rows = []
-    for line_no, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"line {line_no}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get(key), str):
-            raise InputError(path, f"line {line_no}: expected an object with a {key!r} string")
-        rows.append((line_no, row))
-    return rows
-
-
 def _read_captions(path: Path) -> list[str]:
     captions = [" ".join(line.split()) for line in read_text(path).splitlines()]
     captions = [c for c in captions if c]
@@ -178,11 +133,7 @@ class CaptionDataset(I2IDataset):
     """Samples {"target": (3,S,S) in [-1, 1], "caption": str}."""
 
     def __init__(self, root: Path, data: Mapping[str, Any], split: str, train: bool) -> None:
-        super().__init__(root, data, split, train)
-        if not self.root.is_dir():
-            raise InputError(
-                self.root, "no such data directory" if not self.root.exists() else "not a directory"
-            )
+        super().__init__(data_directory(root), data, split, train)
         layout = str(data["layout"])
         if layout not in LAYOUTS:
             raise ConfigError(f"data.layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
@@ -190,8 +141,8 @@ class CaptionDataset(I2IDataset):
         if self.size < 1:
             raise ConfigError(f"data.image_size must be positive, not {self.size}")
         self.crop_factor = float(data.get("bbox_crop") or 0.0)
-        self.flip = bool(data.get("flip", True))
-        self.jitter = bool(data.get("jitter", True))
+        load = round(self.size * JITTER) if data.get("jitter", True) else self.size
+        self.transform = PairedTransform(load, self.size, bool(data.get("flip", True)), "short_side")
         self.layout = self._detect(layout)
         # items: (key, image path, captions, box or None); key is the name attributes.jsonl uses
         self.items: list[tuple[str, Path, list[str], tuple[float, float, float, float] | None]]
@@ -252,7 +203,7 @@ class CaptionDataset(I2IDataset):
         if other_file.exists():
             excluded = set(read_name_list(other_file))
             return [n for n in names if n not in excluded]
-        return _select(names, self.split)
+        return select_split(names, self.split != "train", str)
 
     # ---- Hugging Face imagefolder ----------------------------------------------------------------
     def _list_jsonl(self):
@@ -284,10 +235,7 @@ class CaptionDataset(I2IDataset):
                 raise InputError(image, "no such file")
             box = _box(row["bbox"], meta, line_no) if row.get("bbox") is not None else None
             items.append((_stem(row["file_name"]), image, captions, box))
-        if held_out:
-            keep = set(_select([key for key, *_ in items], self.split))
-            items = [item for item in items if item[0] in keep]
-        return items
+        return select_split(items, self.split != "train", lambda item: item[0]) if held_out else items
 
     # ---- access ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -318,19 +266,7 @@ class CaptionDataset(I2IDataset):
         image = read_image(path)
         if box is not None and self.crop_factor > 0:
             image = bbox_crop(image, box, self.crop_factor)
-        s = self.size
-        load = round(s * JITTER) if self.jitter else s
-        w, h = image.size
-        scale = load / min(w, h)
-        rw, rh = max(s, round(w * scale)), max(s, round(h * scale))
-        image = image.resize((rw, rh), Image.Resampling.BICUBIC)
-        if rng is not None:
-            x, y = rng.randint(0, rw - s), rng.randint(0, rh - s)
-        else:
-            x, y = (rw - s) // 2, (rh - s) // 2
-        image = image.crop((x, y, x + s, y + s))
-        if rng is not None and self.flip and rng.random() < 0.5:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        image = self.transform({"target": image}, rng)["target"]  # short side to load, crop, flip
         return {"target": image_to_tensor(image), "caption": caption}
 
 

@@ -15,7 +15,6 @@ repeated evaluations of many checkpoints share one judge.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import InputError
+from i2i.metrics.batches import generate_in_chunks
+from i2i.metrics.judges import cache_dir, cached_judge, digest, fit_judge, judge_input
 from i2i.metrics.result import evaluation
 
 HEADS = {
@@ -60,68 +61,45 @@ def _labels(attrs: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
         raise InputError("attributes.jsonl", f"unknown attribute value ({exc})") from None
 
 
-def _resize(images: Tensor) -> Tensor:
-    if images.shape[-1] == JUDGE_SIZE:
-        return images
-    return F.interpolate(
-        images, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False
-    )
+def _attributes(dataset: Any, data: Path) -> list[dict[str, Any]]:
+    attrs = dataset.attributes()
+    if attrs is None:
+        raise InputError(
+            data, "no attributes.jsonl: attribute accuracy needs labelled data (i2i data demo text2img)"
+        )
+    return attrs
 
 
 def _real_images(dataset: Any) -> Tensor:
-    return _resize(torch.stack([dataset[i]["target"] for i in range(len(dataset))]))
+    return judge_input(torch.stack([dataset[i]["target"] for i in range(len(dataset))]), JUDGE_SIZE)
 
 
 def _cache_path(data: Path) -> Path:
-    from i2i.metrics.judges import cache_dir, digest
-
-    return (
-        cache_dir()
-        / "text2img"
-        / f"attribute-judge-{digest([(data / 'attributes.jsonl').read_bytes()])}.safetensors"
-    )
+    key = digest([(data / "attributes.jsonl").read_bytes()])
+    return cache_dir() / "text2img" / f"attribute-judge-{key}.safetensors"
 
 
 def train_classifier(
-    images: Tensor,
-    labels: dict[str, Tensor],
-    steps: int = 300,
-    seed: int = 0,
-    model: AttributeClassifier | None = None,
+    images: Tensor, labels: dict[str, Tensor], model: AttributeClassifier, steps: int = 300, seed: int = 0
 ) -> AttributeClassifier:
     """Fit the judge on real images (flip augmentation: captions never say left or right)."""
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    model = model if model is not None else AttributeClassifier()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    n = images.shape[0]
-    model.train()
-    for step in range(steps):
-        idx = torch.tensor([rng.randrange(n) for _ in range(32)])
-        x = images[idx]
-        if step % 2:
-            x = x.flip(-1)
-        out = model(x)
-        loss = sum(F.cross_entropy(out[k], labels[k][idx]) for k in HEADS)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return model.eval()
+
+    def loss(step: int, rng: Any) -> Tensor:
+        idx = torch.tensor([rng.randrange(images.shape[0]) for _ in range(32)])
+        out = model(images[idx].flip(-1) if step % 2 else images[idx])
+        return sum(F.cross_entropy(out[k], labels[k][idx]) for k in HEADS)
+
+    return fit_judge(model, steps, loss, seed)
 
 
 def judge(data: Path, config_data: Any) -> AttributeClassifier:
     """The cached judge for this data set, trained on its training split on first use."""
-    from i2i.metrics.judges import cached_judge
     from i2i_text2img.data import CaptionDataset
 
     def train(model: AttributeClassifier) -> None:
         dataset = CaptionDataset(data, config_data, "train", False)
-        attrs = dataset.attributes()
-        if attrs is None:
-            raise InputError(
-                data, "no attributes.jsonl: attribute accuracy needs labelled data (i2i data demo text2img)"
-            )
-        train_classifier(_real_images(dataset), _labels(attrs), model=model)
+        labels = _labels(_attributes(dataset, data))
+        train_classifier(_real_images(dataset), labels, model)
 
     return cached_judge(_cache_path(data), AttributeClassifier, train)
 
@@ -130,18 +108,10 @@ def judge(data: Path, config_data: Any) -> AttributeClassifier:
 def accuracy(model: AttributeClassifier, images: Tensor, labels: dict[str, Tensor]) -> dict[str, float]:
     out = {k: [] for k in HEADS}
     for start in range(0, images.shape[0], 64):
-        pred = model(_resize(images[start : start + 64]))
+        pred = model(judge_input(images[start : start + 64], JUDGE_SIZE))
         for k in HEADS:
             out[k].append(pred[k].argmax(1))
     return {k: round(float((torch.cat(v) == labels[k]).float().mean()), 4) for k, v in out.items()}
-
-
-def _generate(pipe: Any, prompts: Sequence[str], seed: int) -> Tensor:
-    images = []
-    for start in range(0, len(prompts), 32):
-        batch = {"caption": list(prompts[start : start + 32])}
-        images.append(pipe.generate(batch, seed=seed + start))
-    return torch.cat(images)
 
 
 def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = None) -> dict[str, Any]:
@@ -149,20 +119,15 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
 
     data = Path(data)
     test = CaptionDataset(data, pipe.config.data, split, False)
-    attrs = test.attributes()
-    if attrs is None:
-        raise InputError(
-            data, "no attributes.jsonl: attribute accuracy needs labelled data (i2i data demo text2img)"
-        )
     n = len(test) if limit is None else min(limit, len(test))
-    attrs = attrs[:n]
+    attrs = _attributes(test, data)[:n]
     labels = _labels(attrs)
     model = judge(data, pipe.config.data)
     prompts = [PROMPT.format(**a) for a in attrs]
     shuffled = prompts[1:] + prompts[:1]  # every bird gets another bird's prompt
     real = _real_images(test)[:n]
-    generated = accuracy(model, _generate(pipe, prompts, seed=0), labels)
-    floor = accuracy(model, _generate(pipe, shuffled, seed=0), labels)
+    generated = accuracy(model, generate_in_chunks(pipe, {"caption": prompts}, 32), labels)
+    floor = accuracy(model, generate_in_chunks(pipe, {"caption": shuffled}, 32), labels)
     ceiling = accuracy(model, real, labels)
     metrics = {
         "prompt_template": PROMPT,
