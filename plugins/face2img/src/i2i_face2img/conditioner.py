@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from torch import Tensor
 
 from i2i.interfaces import Condition, Conditioner
@@ -20,7 +19,6 @@ class FaceConditioner(Conditioner):
         super().__init__()
         self.identity = IdentityEncoder(id_dim, encoder_ngf)
         self.backend = landmarks  # the default detector of the reader (`--landmarks`)
-        self._reader: Any = None
 
     def forward(self, batch: Mapping[str, Any]) -> Condition:
         portrait = batch["portrait"]
@@ -33,14 +31,3 @@ class FaceConditioner(Conditioner):
 
     def visualize(self, batch: Mapping[str, Any], cond: Condition) -> Tensor | None:
         return cond.parts["sketch"]
-
-    def _portrait_points(
-        self, inputs: Mapping[str, Any], portraits: list[Tensor], backend: str
-    ) -> list[np.ndarray]:
-        """The portraits' landmarks, for `finetune.adapt` (which predates the reader): delegates to
-        `FaceReader.portrait_points`."""
-        from i2i_face2img.reader import FaceReader
-
-        if self._reader is None:
-            self._reader = FaceReader()
-        return self._reader.portrait_points(inputs, portraits, backend)

@@ -5,7 +5,9 @@ embedding can describe them; few-shot talking-head models close the gap by train
 portraits themselves (meta-learning's "fine-tuning" stage). With several portraits each is driven
 to every other one's landmarks and must become that portrait (self-reenactment with real ground
 truth); a single portrait is also paired with its mirror image. Only L1 is used: no discriminator
-ships in the model file, and a few dozen steps of reconstruction are what this stage is for.
+ships in the model file, and a few dozen steps of reconstruction are what this stage is for. The
+steps run through the engine (`i2i.engine.adapt.fine_tune`: its loss terms, Adam, NaN guard);
+`--finetune-steps` is a typed input the core checks (an int from 0 to 2000).
 """
 
 from __future__ import annotations
@@ -16,21 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from i2i.errors import InputError
+from i2i.engine.adapt import fine_tune
 from i2i_face2img.data import sketch_tensor
 from i2i_face2img.landmarks import flip
-
-MAX_STEPS = 2000
-
-
-def _steps(value: Any) -> int:
-    try:
-        steps = int(str(value))
-    except ValueError:
-        steps = -1
-    if not 0 <= steps <= MAX_STEPS:
-        raise InputError("--finetune-steps", f"must be a whole number from 0 to {MAX_STEPS}, got {value!r}")
-    return steps
 
 
 def pairs_batch(portraits: list[torch.Tensor], points: list[np.ndarray]) -> dict[str, torch.Tensor]:
@@ -53,28 +43,9 @@ def pairs_batch(portraits: list[torch.Tensor], points: list[np.ndarray]) -> dict
     }
 
 
-def finetune(pipe: Any, batch: Mapping[str, torch.Tensor], steps: int, lr: float = 1e-4) -> list[float]:
-    """`steps` Adam steps of L1 self-reenactment on `batch`; returns the loss before each step."""
-    batch = {k: v.to(pipe.device) for k, v in batch.items()}
-    params = [*pipe.generator.parameters(), *pipe.conditioner.parameters()]
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
-    losses = []
-    with torch.enable_grad():
-        for _ in range(steps):
-            fake = pipe.generator(pipe.conditioner(batch))
-            loss = (fake - batch["target"]).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-    pipe.generator.eval()
-    pipe.conditioner.eval()
-    return losses
-
-
 def adapt(pipe: Any, inputs: Mapping[str, Any]) -> None:
     """The modality's `adapt` step: fine-tune on the portraits when `--finetune-steps` asks for it."""
-    steps = _steps(inputs.get("finetune_steps") or 0)
+    steps = int(inputs.get("finetune_steps") or 0)
     if not steps:
         return
     raw = inputs["portrait"]
@@ -82,5 +53,5 @@ def adapt(pipe: Any, inputs: Mapping[str, Any]) -> None:
         p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in (raw if isinstance(raw, list) else [raw])
     ]
     backend = str(inputs.get("landmarks") or pipe.conditioner.backend)
-    points = pipe.conditioner._portrait_points(inputs, portraits, backend)
-    finetune(pipe, pairs_batch(portraits, points), steps)
+    points = pipe.reader.portrait_points(inputs, portraits, backend)
+    fine_tune(pipe, pairs_batch(portraits, points), steps, loss={"l1": 1.0}, lr=1e-4)
