@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
+from i2i.data.folders import data_directory
 from i2i.data.images import INDEX_MODES, image_to_tensor, label_to_tensor, list_images, read_image
 from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
@@ -40,11 +41,7 @@ class SegDataset(I2IDataset):
     "palette": (K,3) int64}."""
 
     def __init__(self, root: Path, data: Mapping[str, Any], split: str, train: bool) -> None:
-        super().__init__(root, data, split, train)
-        if not self.root.is_dir():
-            raise InputError(
-                self.root, "no such data directory" if not self.root.exists() else "not a directory"
-            )
+        super().__init__(data_directory(root), data, split, train)
         self.classes = read_classes(self.root / "classes.json")
         self.num_classes = int(data["num_classes"])
         if len(self.classes) != self.num_classes:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from i2i.errors import InputError
+from i2i.metrics.batches import generate_in_chunks, stack_samples
 from i2i.metrics.fcn import ProxyFCN
+from i2i.metrics.judges import cache_dir, cached_judge, digest, fit_judge
 from i2i.metrics.result import evaluation
 
 SAMPLES_FOR_DIVERSITY = 4
@@ -36,34 +37,27 @@ class Segmenter(ProxyFCN):
 
 
 def _stack(dataset: Any, n: int) -> dict[str, Tensor]:
-    items = [dataset[i] for i in range(n)]
-    return {k: torch.stack([it[k] for it in items]) for k in ("labels", "target", "instances")}
+    return stack_samples(dataset, n, ("labels", "target", "instances"))
 
 
 def train_segmenter(
     model: Segmenter, images: Tensor, labels: Tensor, ignore: int, steps: int, seed: int = 0
 ) -> None:
     """Cross-entropy on real photos with flips; the ignore index is ignored."""
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    model.train()
     n = images.shape[0]
-    for step in range(steps):
+
+    def loss(step: int, rng: Any) -> Tensor:
         idx = torch.tensor([rng.randrange(n) for _ in range(min(16, n))])
         x, y = images[idx], labels[idx]
         if step % 2:
             x, y = x.flip(-1), y.flip(-1)
-        loss = F.cross_entropy(model(x), y, ignore_index=ignore)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
+        return F.cross_entropy(model(x), y, ignore_index=ignore)
+
+    fit_judge(model, steps, loss, seed)
 
 
 def segmenter_for(data: Path, config_data: Any, num_classes: int, ignore: int) -> Segmenter:
     """The cached proxy segmenter of this data set (trained on its training split on first use)."""
-    from i2i.metrics.judges import cache_dir, cached_judge, digest
     from i2i_seg2img.data import SegDataset
 
     train = SegDataset(data, config_data, "train", False)
@@ -120,11 +114,7 @@ def _class_means(images: Tensor, labels: Tensor, num_classes: int) -> Tensor:
 
 
 def _generate(pipe: Any, batch: dict[str, Tensor], seed: int, num_samples: int = 1) -> Tensor:
-    outs = []
-    for start in range(0, batch["labels"].shape[0], 8):
-        chunk = {k: v[start : start + 8] for k, v in batch.items() if k != "target"}
-        outs.append(pipe.generate(chunk, num_samples=num_samples, seed=seed + start))
-    return torch.cat(outs)
+    return generate_in_chunks(pipe, batch, 8, seed, num_samples)
 
 
 def diversity(samples: Tensor, k: int) -> float:
