@@ -4,7 +4,8 @@
   a stable held-out tenth, files of sub-folders matched by name, two-domain layouts).
 - `i2i.data.images`: robust image decoding (any mode, EXIF orientation, size limits, corrupt files
   become `InputError`), image <-> tensor conversion, atomic saving, sample sheets, folder listing.
-- `i2i.data.text`: text side-car files (UTF-8 text, JSON lines) read with one-line errors.
+- `i2i.data.text`: text side-car files (UTF-8 text, JSON lines, pickled name lists read without
+  executing anything) with one-line errors.
 - `i2i.data.video`: streaming video decoding and atomic video encoding (PyAV).
 - `i2i.data.transforms`: one random crop/flip applied identically to every image of a sample.
 - `i2i.data.dataset`: `I2IDataset`, the base of a modality's dataset.
@@ -38,6 +39,7 @@ _LAZY = {
     "PairedTransform": "i2i.data.transforms",
     "read_text": "i2i.data.text",
     "json_rows": "i2i.data.text",
+    "read_name_list": "i2i.data.text",
     "VideoWriter": "i2i.data.video",
     "iter_video_frames": "i2i.data.video",
     "probe_video": "i2i.data.video",

@@ -20,6 +20,8 @@ alone, real images as a ceiling) so that a number means something. No split on d
 
 - `i2i.metrics.paired`: L1, PSNR, SSIM (masked too) against a paired ground truth.
 - `i2i.metrics.video`: flicker of a generated video against its input.
-- `i2i.metrics.judges`: proxy judges (small networks trained on the real data) and their cache.
+- `i2i.metrics.batches`: a split stacked into one batch, the pipeline run over it in chunks.
+- `i2i.metrics.judges`: proxy judges (small networks trained on the real data), their training
+  loop and their cache.
 - `i2i.metrics.result`: the result header every evaluator returns.
 """

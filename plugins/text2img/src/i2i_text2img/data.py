@@ -4,9 +4,9 @@
   `CUB_200_2011/images.txt`, `CUB_200_2011/bounding_boxes.txt`, `CUB_200_2011/images/<class>/<name>.jpg`,
   `text/<class>/<name>.txt` (one caption a line) and `train|test/filenames.pickle` (a pickled list of
   "<class>/<name>"). Each image is cropped to `data.bbox_crop` (1.5) times its bird box around the
-  box's centre, clamped to the image, as AttnGAN does. The pickles are read by an unpickler that
-  refuses every global, so a hostile pickle cannot run code; anything but a list of strings is an
-  error. Without the pickles a stable tenth of the images (by a hash of the name) is held out.
+  box's centre, clamped to the image, as AttnGAN does. The pickles are read by
+  `i2i.data.text.read_name_list`, which refuses every global (a hostile pickle cannot run code);
+  anything but a list of strings is an error. Without the pickles a stable tenth of the images (by a hash of the name) is held out.
 - jsonl: a Hugging Face imagefolder, `DIR/[split/]metadata.jsonl`, one JSON object a line:
   {"file_name": "a.png", "text": "a caption" or ["caption", ...]} ("caption"/"captions" are read
   too, and an optional "bbox": [x, y, w, h] crops like CUB).
@@ -19,8 +19,6 @@ rng of the sample key, so the same key gives the same sample.
 
 from __future__ import annotations
 
-import io
-import pickle
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +29,7 @@ from PIL import Image
 from i2i.data.dataset import I2IDataset
 from i2i.data.folders import data_directory, select_split
 from i2i.data.images import image_to_tensor, read_image
-from i2i.data.text import json_rows, read_text
+from i2i.data.text import json_rows, read_name_list, read_text
 from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
 
@@ -40,7 +38,6 @@ CUB_DIR = "CUB_200_2011"
 METADATA = "metadata.jsonl"
 ATTRIBUTES = "attributes.jsonl"
 JITTER = 76 / 64  # AttnGAN: resize to 76 then random-crop 64
-MAX_PICKLE_BYTES = 64 << 20
 SPLIT_FOLDERS = {
     "train": ("train",),
     "test": ("test", "validation", "val", "valid"),
@@ -48,47 +45,6 @@ SPLIT_FOLDERS = {
     "validation": ("validation", "val", "valid", "test"),
 }
 TEXT_KEYS = ("text", "caption", "captions")
-
-
-# ---- safe pickles --------------------------------------------------------------------------------
-class _NoGlobals(pickle.Unpickler):
-    """An unpickler that builds only plain containers and scalars: any class or function (os.system,
-    builtins.eval, ...) is refused before it is looked up, so nothing in the file can be called."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"refuses to load the global {module}.{name}")
-
-
-def read_name_list(path: Path) -> list[str]:
-    """The list of names in an AttnGAN `filenames.pickle`, read without executing anything."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_PICKLE_BYTES:
-            raise InputError(path, f"is {size} bytes, too large for a list of file names")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
-    try:
-        value = _NoGlobals(io.BytesIO(raw), encoding="utf-8").load()
-    except pickle.UnpicklingError as exc:
-        raise InputError(path, f"not a plain list of file names: {exc}") from None
-    except Exception as exc:
-        raise InputError(path, f"not a readable pickle ({type(exc).__name__})") from None
-    if not isinstance(value, list):
-        raise InputError(path, f"must hold a list of file names, not a {type(value).__name__}")
-    names = []
-    for item in value:
-        if isinstance(item, bytes):
-            try:
-                item = item.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(path, "holds a file name that is not UTF-8") from None
-        if not isinstance(item, str):
-            raise InputError(path, f"must hold a list of file names, found a {type(item).__name__}")
-        names.append(item)
-    return names
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -207,11 +163,8 @@ class CaptionDataset(I2IDataset):
 
     # ---- Hugging Face imagefolder ----------------------------------------------------------------
     def _list_jsonl(self):
-        folder = None
-        for name in SPLIT_FOLDERS.get(self.split, (self.split,)):
-            if (self.root / name / METADATA).is_file():
-                folder = self.root / name
-                break
+        names = SPLIT_FOLDERS.get(self.split, (self.split,))
+        folder = next((self.root / n for n in names if (self.root / n / METADATA).is_file()), None)
         held_out = folder is None
         if folder is None:
             if not (self.root / METADATA).is_file():

@@ -83,18 +83,17 @@ def _outline(colour: tuple[int, int, int]) -> tuple[int, int, int, int]:
     return (*_shade(colour, 0.5), 255)
 
 
+GRADIENTS = {  # background: (top, bottom) colour; branch is soft out-of-focus foliage
+    "sky": ((60, 120, 205), (175, 210, 240)),
+    "grass": ((120, 175, 225), (200, 225, 240)),
+    "branch": ((150, 180, 130), (215, 220, 190)),
+}
+
+
 def _background(rng: np.random.Generator, kind: str, w: int) -> np.ndarray:
     """(w, w, 3) float: a vertical gradient with a little random tint and noise."""
     y = np.linspace(0.0, 1.0, w, dtype=np.float32)[:, None, None]
-    if kind == "sky":
-        top = np.array([60, 120, 205], np.float32)
-        bottom = np.array([175, 210, 240], np.float32)
-    elif kind == "grass":
-        top = np.array([120, 175, 225], np.float32)
-        bottom = np.array([200, 225, 240], np.float32)
-    else:  # branch: soft out-of-focus foliage
-        top = np.array([150, 180, 130], np.float32)
-        bottom = np.array([215, 220, 190], np.float32)
+    top, bottom = (np.array(c, np.float32) for c in GRADIENTS[kind])
     tint = rng.uniform(0.9, 1.08, 3).astype(np.float32)
     img = (top + (bottom - top) * y) * tint
     return np.broadcast_to(img, (w, w, 3)).copy()

@@ -10,6 +10,7 @@ in ONNX Runtime. The core's export knows nothing of text; this module tells it w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,13 @@ def _tokens(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[str, Tenso
     return {k: enc[k] for k in INPUTS}
 
 
-def _tokenizer_writer(tokenizer: Any, limit: int) -> Any:
-    """A writer of the fast tokenizer as one tokenizer.json, padding and truncating as the
-    conditioner does (`onnx_encoder.padded`)."""
+def _write_tokenizer(tokenizer: Any, limit: int, path: Path) -> None:
+    """The fast tokenizer as one tokenizer.json, padding and truncating as the conditioner does
+    (`onnx_encoder.padded`)."""
+    from tokenizers import Tokenizer
 
-    def write(path: Path) -> None:
-        from tokenizers import Tokenizer
-
-        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-        padded(backend, limit, tokenizer.pad_token).save(str(path))
-
-    return write
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    padded(backend, limit, tokenizer.pad_token).save(str(path))
 
 
 def parts(pipe: Any, batch: Mapping[str, Any]) -> list[ExportPart]:
@@ -58,12 +55,9 @@ def parts(pipe: Any, batch: Mapping[str, Any]) -> list[ExportPart]:
         vector, tokens, _ = graph(*example.values())
     files = {}
     if getattr(tokenizer, "backend_tokenizer", None) is not None:  # a fast (Rust) tokenizer
-        files["tokenizer.json"] = _tokenizer_writer(tokenizer, limit)
+        files["tokenizer.json"] = partial(_write_tokenizer, tokenizer, limit)
     info = {
-        "inputs_meaning": {
-            "input_ids": "int64 (B, T)",
-            "attention_mask": "int64 (B, T), 1 for real tokens",
-        },
+        "inputs_meaning": {"input_ids": "int64 (B, T)", "attention_mask": "int64 (B, T), 1 for real tokens"},
         "outputs_meaning": {
             "vector": f"float32 (B, {vector.shape[1]})",
             "tokens": f"float32 (B, T, {tokens.shape[2]})",
@@ -72,15 +66,4 @@ def parts(pipe: Any, batch: Mapping[str, Any]) -> list[ExportPart]:
         "encoder": conditioner.encoder_name,
         "max_length": limit,
     }
-    return [
-        ExportPart(
-            name="text_encoder",
-            module=graph,
-            inputs=example,
-            outputs=OUTPUTS,
-            dynamic_axes=AXES,
-            checks=checks,
-            files=files,
-            info=info,
-        )
-    ]
+    return [ExportPart("text_encoder", graph, example, OUTPUTS, AXES, checks, files, info)]
