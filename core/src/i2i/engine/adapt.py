@@ -1,6 +1,6 @@
 """Test-time adaptation: a few optimiser steps of a loaded pipeline on the user's own examples.
 
-Few-shot models (face2img's talking heads) adapt to a new person by training briefly on the
+Few-shot models (talking heads) adapt to a new person by training briefly on the
 portraits they were given, inside `i2i-run`, with no run directory and no discriminator. This is
 the engine's step machinery for that: the generator-side loss terms of the registry (by name and
 weight, as in a config), the engine's Adam, its precision and its NaN guard, so a plugin never
