@@ -220,6 +220,7 @@ def evaluate(terms: Sequence[WeightedTerm], ctx: StepContext, prefix: str) -> di
 
 
 def total(values: Mapping[str, Tensor], device: torch.device) -> Tensor:
+    """The side's loss: the sum of its weighted terms (zero when none is active this step)."""
     if not values:
         return torch.zeros((), device=device)
     return torch.stack(list(values.values())).sum()

@@ -192,6 +192,8 @@ class Recipe:
 
 
 def recipe_class(name: str) -> Callable[[RecipeContext], Recipe]:
+    """The Recipe class registered as `name` (a config's ``recipe:``); unknown or not a Recipe is
+    a one-line ConfigError."""
     from i2i.errors import ConfigError
     from i2i.modality import resolve_object
     from i2i.plugins import UnknownName, get_manager
