@@ -22,6 +22,7 @@ from i2i import InputSpec, Modality, hookimpl
 from i2i.data.dataset import I2IDataset
 from i2i.errors import InputError
 from i2i.interfaces import Condition, Conditioner, Discriminator, DOutput, Generator
+from i2i.keys import TARGET
 
 SIZE = 32
 
@@ -61,7 +62,8 @@ class DotDataset(I2IDataset):
         from i2i.data.images import image_to_tensor, read_image
 
         name, vec = self.items[index]
-        return {"target": image_to_tensor(read_image(self.folder / name)), "dot": torch.tensor(vec)}
+        # TARGET ("target") is the one key the engine reads; "dot" is this modality's own
+        return {TARGET: image_to_tensor(read_image(self.folder / name)), "dot": torch.tensor(vec)}
 
 
 # 3. Conditioner: raw inputs -> Condition -----------------------------------------------------------
