@@ -52,6 +52,7 @@ class RecipeContext:
 
     # ---- building ------------------------------------------------------------------------
     def build_conditioner(self) -> nn.Module:
+        """The modality's conditioner, built with ``model.conditioner`` as keyword arguments."""
         from i2i.engine.build import build_conditioner
 
         return build_conditioner(self.modality, self.config)
@@ -67,6 +68,7 @@ class RecipeContext:
     def build_discriminator(
         self, section: Mapping[str, Any] | None = None, where: str = "model.discriminator"
     ) -> nn.Module:
+        """The config's discriminator, or one from another section (a second domain's D)."""
         from i2i.engine.build import build_discriminator
 
         return build_discriminator(self.config, section, where)
@@ -91,6 +93,7 @@ class RecipeContext:
 
     # ---- one step ------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Forward passes of the step run inside this: the run's precision (fp32, bf16, fp16)."""
         return self.precision.autocast(self.device)
 
     def noise(self, batch_size: int, dim: int) -> Tensor | None:
@@ -98,9 +101,11 @@ class RecipeContext:
         return torch.randn(batch_size, dim, device=self.device) if dim else None
 
     def zero_grad(self, name: str) -> None:
+        """Clear optimiser `name`'s gradients (to None) before its backward passes."""
         self.optimizers[name].zero_grad(set_to_none=True)
 
     def backward(self, loss: Tensor) -> None:
+        """Backward through the fp16 grad scaler when there is one, so recipes never see it."""
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 
     def finite(self) -> Tensor:
@@ -142,6 +147,7 @@ class StatsAccumulator(dict[str, float]):
         self.micro = micro_batches
 
     def add(self, values: Mapping[str, Tensor]) -> None:
+        """Add one micro-batch's values (each divided by the number of micro-batches)."""
         for name, value in values.items():
             self[name] = self.get(name, 0.0) + float(value.detach()) / self.micro
 
@@ -163,6 +169,7 @@ class Recipe:
         optimisers exist: build compiled / DDP-wrapped forward modules here."""
 
     def noise_dim(self, network: str = "generator") -> int:
+        """Length of z the network takes (its `noise_dim`; 0 for none)."""
         return int(getattr(self.networks[network], "noise_dim", 0))
 
     def train_step(
