@@ -32,6 +32,7 @@ class GenerateStep(nn.Module):
         self.generator = generator
 
     def forward(self, batch: dict[str, Any], noise: Tensor | None) -> tuple[Condition, Tensor]:
+        """(condition, fake) of one batch; temporal mode's previous frame joins the condition."""
         cond = temporal.with_previous(self.conditioner(batch), batch)
         return cond, self.generator(cond, noise)
 
@@ -57,6 +58,7 @@ class PairedRecipe(Recipe):
         self.previous = temporal.Previous(ctx.config.temporal.flow, ctx.device) if self.temporal else None
 
     def prepare(self) -> None:
+        """Compiled forwards and the DDP wrappers of what each optimiser trains."""
         ctx, nets = self.ctx, self.networks
         self.d_fwd = ctx.compile(nets["discriminator"])
         # DDP wraps what the D step trains (D) and what the G step trains (conditioner + G); the
@@ -95,6 +97,8 @@ class PairedRecipe(Recipe):
     def train_step(
         self, micro_batches: list[dict[str, Any]], averaged: Mapping[str, nn.Module]
     ) -> dict[str, float]:
+        """D on real vs detached fake (its terms), then G against the updated, frozen D (its terms,
+        plus the temporal loss in temporal mode); with one micro-batch the D step's fake is reused."""
         ctx, step = self.ctx, self.ctx.step
         if self.temporal:
             micro_batches = [self._with_previous(b) for b in micro_batches]
