@@ -25,11 +25,13 @@ from torch import Tensor, nn
 
 from i2i.errors import InputError
 from i2i.keys import DOMAIN_A, DOMAIN_B, INPUT
+from i2i.metrics.batches import generate_in_chunks
+from i2i.metrics.judges import fit_judge, judge_input
 from i2i_unpaired.data import IMAGE, UnpairedDataset
 from i2i_unpaired.nets import A_TO_B, B_TO_A, DIRECTION
 
 JUDGE_SIZE = 32
-JUDGE_VERSION = "domain-judge/2"
+JUDGE_VERSION = "domain-judge/3"
 OTHER = 2  # the judge's third class: images of neither domain (noise, blur, corrupted photos)
 JUDGE_MAX_IMAGES = 1000  # per domain
 JUDGE_STEPS = 300
@@ -53,15 +55,7 @@ class DomainJudge(nn.Module):
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 3))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.body(_judge_size(x))
-
-
-def _judge_size(images: Tensor) -> Tensor:
-    if images.shape[-2:] == (JUDGE_SIZE, JUDGE_SIZE):
-        return images
-    return F.interpolate(
-        images.float(), size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False
-    )
+        return self.body(judge_input(x.float(), JUDGE_SIZE))
 
 
 def _spread(n: int, limit: int) -> list[int]:
@@ -118,25 +112,18 @@ def train_judge(
     images_a: Tensor, images_b: Tensor, model: DomainJudge, steps: int = JUDGE_STEPS, seed: int = 0
 ) -> None:
     """Fit the judge on real images of both domains and on images of neither (flip
-    augmentation), balanced batches."""
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
+    augmentation), balanced batches of 16 each."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    model.train()
-    for step in range(steps):
+    labels = torch.tensor([0] * 16 + [1] * 16 + [OTHER] * 16)
+
+    def loss(step: int, rng: random.Random) -> Tensor:
         ia = torch.tensor([rng.randrange(images_a.shape[0]) for _ in range(16)])
         ib = torch.tensor([rng.randrange(images_b.shape[0]) for _ in range(16)])
         both = torch.cat([images_a[ia], images_b[ib]])
         x = torch.cat([both, neither(both[torch.randperm(32, generator=g)[:16]], g)])
-        if step % 2:
-            x = x.flip(-1)
-        y = torch.tensor([0] * 16 + [1] * 16 + [OTHER] * 16)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
+        return F.cross_entropy(model(x.flip(-1) if step % 2 else x), labels)
+
+    fit_judge(model, steps, loss, seed=seed)
 
 
 def judge(data: Path, config_data: Any) -> DomainJudge:
@@ -158,12 +145,8 @@ def _called(model: DomainJudge, images: Tensor, domain: int) -> float:
 
 
 def _translate(pipe: Any, images: Tensor, way: int) -> Tensor:
-    out = []
-    for start in range(0, images.shape[0], BATCH):
-        chunk = images[start : start + BATCH]
-        batch = {INPUT: chunk, DIRECTION: torch.full((chunk.shape[0],), way, dtype=torch.long)}
-        out.append(pipe.generate(batch, seed=0))
-    return torch.cat(out)
+    batch = {INPUT: images, DIRECTION: torch.full((images.shape[0],), way, dtype=torch.long)}
+    return generate_in_chunks(pipe, batch, BATCH, seed=0, seed_per_chunk=False)
 
 
 def _l1(x: Tensor, y: Tensor) -> float:
