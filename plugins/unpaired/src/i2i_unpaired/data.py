@@ -35,26 +35,27 @@ DOMAINS = {DOMAIN_A: "A", DOMAIN_B: "B"}
 IMAGE = "image"
 
 
-def validate_config(config: Any) -> None:
-    """Checks of the unpaired plugin's own config values, before training starts (one line each)."""
-    data = config.data
-    for key in ("load_size", "crop_size"):
-        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1:
-            raise ConfigError(f"data.{key}: must be a positive integer, got {data[key]!r}")
-    if str(data.resize_mode) not in RESIZE_MODES:
+def validate_config(config: Mapping[str, Any]) -> None:
+    """The unpaired plugin's own config values, checked before training starts (one line each)."""
+    from i2i.validation import at_least, lookup, one_of
+
+    for key in ("data.load_size", "data.crop_size"):
+        if not isinstance(lookup(config, key), int):
+            raise ConfigError(f"{key}: must be a whole number, got {lookup(config, key)!r}")
+        at_least(config, key, 1)
+    mode = one_of(config, "data.resize_mode", RESIZE_MODES)
+    if mode == "resize_and_crop" and lookup(config, "data.crop_size") > lookup(config, "data.load_size"):
         raise ConfigError(
-            f"data.resize_mode: must be one of {', '.join(RESIZE_MODES)}, got {data.resize_mode!r}"
+            "data.crop_size: larger than data.load_size (resize_and_crop crops the resized image)"
         )
-    if data.resize_mode == "resize_and_crop" and data.crop_size > data.load_size:
-        raise ConfigError(f"data.crop_size: {data.crop_size} is larger than data.load_size {data.load_size}")
-    if bool(data.a) != bool(data.b):
+    if bool(lookup(config, "data.a")) != bool(lookup(config, "data.b")):
         raise ConfigError("data.a / data.b: give both domain folders or neither")
-    if str(config.recipe) != "cycle":
-        raise ConfigError(f"recipe: the unpaired plugin trains with the cycle recipe, not {config.recipe!r}")
-    if config.temporal.enabled:
+    one_of(config, "recipe", ("cycle",))
+    if lookup(config, "temporal.enabled"):
         raise ConfigError("temporal.enabled: the cycle recipe has no temporal mode")
-    if int(config.model.discriminator.get("cond_channels", 0)) != 0:
+    if int(lookup(config, "model.discriminator").get("cond_channels", 0)) != 0:
         raise ConfigError("model.discriminator.cond_channels: must be 0 (an unpaired D sees one image)")
+    at_least(config, "cycle.pool_size", 0)
 
 
 def _given_folder(root: Path, value: str) -> Path:
