@@ -1,5 +1,5 @@
-"""The unpaired plugin (CycleGAN): demo data, the two-domain dataset, the cycle recipe (learning,
-bit-exact resume after SIGKILL), the two-way generator through i2i-run (image, folder, video,
+"""The unpaired plugin (CycleGAN): demo data, the two-domain dataset, the cycle recipe learning
+(its SIGKILL resume is a case of tests/test_fault_tolerance.py), the two-way generator through i2i-run (image, folder, video,
 both directions) and the import of original CycleGAN checkpoint pairs."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from PIL import Image
 
 from i2i.config import load_config
 from i2i.data.images import image_to_tensor, read_image
-from i2i.engine import checkpoint as ckpt
 from i2i.engine.trainer import Trainer
 from i2i.errors import ConfigError, InputError
 from i2i.interfaces import Condition
@@ -324,69 +322,7 @@ def test_run_translates_both_directions_on_an_image_a_folder_and_a_video(learned
     assert not (tmp_path / "x.png").exists()
 
 
-# ---- bit-exact resume after SIGKILL -------------------------------------------------------------------------
-STEPS = 16
-RESUME = [*SMALL, f"train.steps={STEPS}", "train.batch_size=2", "train.checkpoint_every=2",
-          "train.sample_every=5", "train.deterministic=true", "cycle.pool_size=3"]  # fmt: skip
-
-
-def _train(data: Path, run: Path, resume: bool = False) -> subprocess.Popen:
-    cmd = [str(BIN / "i2i-train"), "--plugin", "unpaired", "--data", str(data), "--out", str(run), "--quiet"]
-    cmd += [arg for s in RESUME for arg in ("--set", s)] + (["--resume"] if resume else [])
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
-
-
-def _finish(proc: subprocess.Popen) -> None:
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-
-
-def _final(run: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of the last run state: four networks, both optimisers, the image pools."""
-    state = ckpt.load_state(ckpt.list_states(run)[-1])
-    assert state["step"] == STEPS
-    flat: dict[str, torch.Tensor] = {}
-    for part in ("generator", "d_a", "d_b", "conditioner"):
-        flat.update({f"{part}.{k}": v for k, v in state[part].items()})
-    for part in ("opt_g", "opt_d"):
-        for index, slots in state[part]["state"].items():
-            flat.update({f"{part}.{index}.{k}": v for k, v in slots.items() if isinstance(v, torch.Tensor)})
-    for name, images in state["recipe"].items():
-        flat.update({f"recipe.{name}.{i}": t for i, t in enumerate(images)})
-    assert len(state["recipe"]["pool_a"]) == 3  # the pool was full, so its random swaps mattered
-    return flat
-
-
-def _logged(run: Path) -> int:
-    path = run / "metrics.jsonl"
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-def test_cycle_recipe_resumes_bit_exactly_after_sigkill(demo, tmp_path):
-    reference = tmp_path / "uninterrupted"
-    _finish(_train(demo, reference))
-    expected = _final(reference)
-    for trial in range(2):
-        run = tmp_path / f"killed{trial}"
-        proc = _train(demo, run)
-        deadline = time.time() + 120
-        while _logged(run) < 1 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        started, first = time.time(), _logged(run)
-        while _logged(run) < first + 2 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        per_step = (time.time() - started) / 2
-        time.sleep(random.Random(trial).uniform(0.0, per_step * max(1, STEPS - first - 4)))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, "the run ended before the kill: nothing was tested"
-        _finish(_train(demo, run, resume=True))
-        got = _final(run)
-        assert got.keys() == expected.keys()
-        for key, value in expected.items():
-            assert torch.equal(value, got[key]), f"{key} differs from the uninterrupted run"
-        steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-        assert steps == list(range(1, STEPS + 1))
+# Bit-exact resume after SIGKILL, pools included: tests/test_fault_tolerance.py (the cycle case).
 
 
 # ---- original CycleGAN checkpoint pairs ------------------------------------------------------------------------
