@@ -46,7 +46,7 @@ class TemporalGenerator(Generator):
     def __init__(self, inner: Generator, channels: int = 16) -> None:
         super().__init__()
         self.inner = inner
-        self.noise_dim = int(getattr(inner, "noise_dim", 0))
+        self.noise_dim = int(inner.noise_dim)
         self.mask = nn.Sequential(
             nn.Conv2d(9, channels, 3, padding=1),
             nn.LeakyReLU(0.2),
@@ -59,7 +59,7 @@ class TemporalGenerator(Generator):
 
     @property
     def size_multiple(self) -> int:
-        return int(getattr(self.inner, "size_multiple", 1))
+        return int(self.inner.size_multiple)
 
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
         out = self.inner(replace(cond, previous=None), z)

@@ -49,7 +49,7 @@ def fine_tune(
     params = [*pipe.generator.parameters(), *pipe.conditioner.parameters()]
     ctx.optimizers["g"] = make_adam(params, lr, list(betas), pipe.device)
     batch = {k: v.to(pipe.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-    dim = int(getattr(pipe.generator, "noise_dim", 0))
+    dim = int(pipe.generator.noise_dim)
     history = []
     # the networks stay in eval mode: a handful of examples are too few to re-estimate
     # normalisation statistics, and dropout would only add noise to so short a run

@@ -170,7 +170,7 @@ class Recipe:
 
     def noise_dim(self, network: str = "generator") -> int:
         """Length of z the network takes (its `noise_dim`; 0 for none)."""
-        return int(getattr(self.networks[network], "noise_dim", 0))
+        return int(self.networks[network].noise_dim)
 
     def train_step(
         self, micro_batches: list[dict[str, Any]], averaged: Mapping[str, nn.Module]

@@ -184,7 +184,7 @@ class PairedRecipe(Recipe):
         gen.eval()
         conditioner.eval()
         g = torch.Generator(device="cpu").manual_seed(seed)
-        dim = int(getattr(gen, "noise_dim", 0))
+        dim = int(gen.noise_dim)
         z = torch.randn(n, dim, generator=g).to(self.ctx.device) if dim else None
         with self.ctx.autocast():
             cond = conditioner(batch)
