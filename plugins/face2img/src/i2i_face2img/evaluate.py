@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from i2i.errors import InputError
+from i2i.metrics.batches import generate_in_chunks, stack_samples
 from i2i.metrics.paired import image_scores, mean_scores, to_uint8
 from i2i.metrics.result import evaluation
 from i2i.metrics.video import flicker
@@ -96,11 +97,7 @@ def _judged(
 
 
 def _generate(pipe: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    outs = []
-    for start in range(0, batch["portrait"].shape[0], 16):
-        chunk = {k: v[start : start + 16] for k, v in batch.items() if k != "target"}
-        outs.append(pipe.generate(chunk, seed=0))
-    return torch.cat(outs).float().clamp(-1, 1)
+    return generate_in_chunks(pipe, batch, 16, seed_per_chunk=False).float().clamp(-1, 1)
 
 
 def _drive(
@@ -165,8 +162,7 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     cfg = pipe.config.data
     test = FaceClips(data, cfg, split, False)
     n = len(test) if limit is None else min(limit, len(test))
-    items = [test[i] for i in range(n)]
-    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    batch = stack_samples(test, n)
     judge = Judge()
     fake = _generate(pipe, batch)
     warp = warp_to(batch["portrait"], batch["portrait_points"], batch["driving_points"]).clamp(-1, 1)

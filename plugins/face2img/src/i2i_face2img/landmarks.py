@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from i2i.data.text import read_text
 from i2i.errors import InputError
 
 N_POINTS = 68
@@ -112,10 +113,7 @@ def _points(value: Any, path: Path) -> np.ndarray:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+    text = read_text(path)
     if not text.strip():
         raise InputError(path, "empty file")
     try:

@@ -24,7 +24,9 @@ import torch
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
+from i2i.data.folders import data_directory
 from i2i.data.images import image_to_tensor, read_image
+from i2i.data.text import read_text
 from i2i.errors import InputError
 from i2i_pose2img.keypoints import flip, pose_maps, read_deepfashion_csv, scale_points
 
@@ -40,12 +42,8 @@ def _one(root: Path, pattern: str) -> Path:
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """`from,to` rows (a header is skipped) -> [(source name, target name)]."""
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable CSV file ({exc})") from None
     pairs = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(csv.reader(read_text(path).splitlines()), start=1):
         if not row or (number == 1 and [c.strip() for c in row] == ["from", "to"]):
             continue
         if len(row) != 2:
@@ -61,10 +59,7 @@ class PoseDataset(I2IDataset):
 
     def __init__(self, root: Path, data: Mapping[str, Any], split: str, train: bool) -> None:
         super().__init__(root, data, split, train)
-        if not self.root.is_dir():
-            raise InputError(
-                self.root, "no such data directory" if not self.root.exists() else "not a directory"
-            )
+        data_directory(self.root)
         self.folder = self.root / split
         if not self.folder.is_dir():
             raise InputError(self.root, f"has no {split}/ image folder")

@@ -28,7 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from i2i.errors import InputError
+from i2i.metrics.batches import generate_in_chunks, stack_samples
 from i2i.metrics.fcn import ProxyFCN
+from i2i.metrics.judges import fit_judge
 from i2i.metrics.paired import image_scores, mean_scores
 from i2i.metrics.result import evaluation
 from i2i_pose2img.keypoints import FLIP, KEYPOINTS
@@ -58,24 +60,18 @@ def train_detector(
     model: KeypointDetector, images: Tensor, points: Tensor, steps: int, seed: int = 0
 ) -> None:
     """Softmax over pixels per keypoint, cross-entropy at the true pixel; mirrored half the time."""
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    model.train()
     n, (h, w) = images.shape[0], images.shape[-2:]
     mirrored = points.clone()
-    present = (points >= 0).all(-1)
-    mirrored[..., 0] = torch.where(present, w - 1 - points[..., 0], points[..., 0])
+    mirrored[..., 0] = torch.where((points >= 0).all(-1), w - 1 - points[..., 0], points[..., 0])
     mirrored = mirrored[:, list(FLIP)]
-    for step in range(steps):
+
+    def loss(step: int, rng: random.Random) -> Tensor:
         idx = torch.tensor([rng.randrange(n) for _ in range(min(32, n))])
         x, p = (images[idx], points[idx]) if step % 2 == 0 else (images[idx].flip(-1), mirrored[idx])
         logits = model(x).flatten(2)  # (B, 18, H*W)
-        loss = F.cross_entropy(logits.transpose(1, 2), _pixel_index(p, w, h), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
+        return F.cross_entropy(logits.transpose(1, 2), _pixel_index(p, w, h), ignore_index=-100)
+
+    fit_judge(model, steps, loss, seed)
 
 
 @torch.no_grad()
@@ -137,19 +133,6 @@ def _scores(images: Tensor, batch: dict[str, Tensor], person: Tensor) -> dict[st
     return {**mean_scores(rows), **{f"masked_{k}": v for k, v in mean_scores(masked).items()}}
 
 
-def _stack(dataset: Any, n: int) -> dict[str, Tensor]:
-    items = [dataset[i] for i in range(n)]
-    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
-
-
-def _generate(pipe: Any, batch: dict[str, Tensor]) -> Tensor:
-    outs = []
-    for start in range(0, batch["source"].shape[0], 16):
-        chunk = {k: v[start : start + 16] for k, v in batch.items() if k != "target"}
-        outs.append(pipe.generate(chunk, seed=start))
-    return torch.cat(outs).float().clamp(-1, 1)
-
-
 def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = None) -> dict[str, Any]:
     from i2i_pose2img.data import PoseDataset
 
@@ -159,7 +142,7 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     n = len(test) if limit is None else min(limit, len(test))
     if n < 1:
         raise InputError(data, f"no {split} pairs")
-    batch = _stack(test, n)
+    batch = stack_samples(test, n)
     h, w = batch["target"].shape[-2:]
     prior = warp_parts(
         batch["source"],
@@ -171,7 +154,7 @@ def evaluate(pipe: Any, data: Path, split: str = "test", limit: int | None = Non
     person = masks.max(1).values > PERSON_MASK
     torso = (masks[:, TORSO] > 0.5).float()
     candidates = {
-        "model": _generate(pipe, batch),
+        "model": generate_in_chunks(pipe, batch, 16).float().clamp(-1, 1),
         "warp_prior": prior[:, :3].clamp(-1, 1),
         "source_copy": batch["source"],
     }

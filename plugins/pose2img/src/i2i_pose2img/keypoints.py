@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from i2i.data.text import read_text
 from i2i.errors import InputError
 
 if TYPE_CHECKING:
@@ -110,11 +111,9 @@ def read_pose_json(path: str | Path) -> np.ndarray:
     """OpenPose (`{"people": [{"pose_keypoints_2d": ...}]}`) or COCO keypoint JSON -> (18, 2)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not readable JSON ({str(exc).splitlines()[0]})") from None
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not readable JSON ({exc})") from None
     if isinstance(data, Mapping) and "people" in data:
         return _openpose(data, path)
     return _coco(data, path)
@@ -141,14 +140,8 @@ def read_deepfashion_csv(path: str | Path) -> dict[str, np.ndarray]:
     """DeepFashion pose-transfer annotations (`name:keypoints_y:keypoints_x`, -1 missing) ->
     {image name: (18, 2) (x, y)}."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable text file ({exc})") from None
     out: dict[str, np.ndarray] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or (number == 1 and line.replace(" ", "").startswith("name:")):
             continue
         parts = line.split(":")
