@@ -20,7 +20,7 @@ import torch
 
 from i2i.engine import checkpoint as ckpt
 
-from tiny import TINY
+from tiny import TINY, TINY_CYCLE
 
 BIN = Path(sys.executable).parent
 STEPS = 16
@@ -30,22 +30,14 @@ SETS = [
     "train.sample_every=5",
     "train.deterministic=true",
 ]
-CYCLE_TINY = [  # a 32x32 CycleGAN whose pools fill up (3 images) so their random swaps matter
-    "train.batch_size=2",
-    "train.log_every=1",
-    "train.tensorboard=false",
-    "data.load_size=32",
-    "data.crop_size=32",
-    "model.generator.ngf=8",
-    "model.generator.n_blocks=1",
-    "model.discriminator.ndf=8",
-    "model.discriminator.n_layers=2",
-    "cycle.pool_size=3",
-]
 # recipe -> (plugin, its --set overrides, the networks of its run state)
 CASES = {
     "paired": ("img2img", [*TINY, *SETS], ("generator", "discriminator", "conditioner")),
-    "cycle": ("unpaired", [*CYCLE_TINY, *SETS], ("generator", "d_a", "d_b", "conditioner")),
+    "cycle": (
+        "unpaired",
+        [*TINY_CYCLE, *SETS, "cycle.pool_size=3"],
+        ("generator", "d_a", "d_b", "conditioner"),
+    ),
 }
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

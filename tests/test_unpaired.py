@@ -33,23 +33,18 @@ from i2i_unpaired.importer import import_cyclegan_pair
 from i2i_unpaired.nets import A_TO_B, B_TO_A, DIRECTION, TwoWayGenerator
 from i2i_unpaired.recipe import ImagePool
 
+from tiny import TINY_CYCLE
+
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # A CycleGAN small enough to learn the 32x32 day/night demo in seconds on a CPU: the original's
 # objective (LSGAN, cycle 10, identity 5, pools), 1 residual block, ngf/ndf 8, a higher lr.
 SMALL = [
+    *TINY_CYCLE,
     "train.batch_size=4",
     "train.precision=fp32",
-    "train.tensorboard=false",
-    "train.log_every=1",
     "train.sample_every=1000",
     "train.checkpoint_every=1000",
-    "data.load_size=32",
-    "data.crop_size=32",
-    "model.generator.ngf=8",
-    "model.generator.n_blocks=1",
-    "model.discriminator.ndf=8",
-    "model.discriminator.n_layers=2",
 ]
 LEARN = [*SMALL, "train.steps=300", "optim.lr_g=0.001", "optim.lr_d=0.001"]
 
@@ -241,31 +236,23 @@ def test_eval_command_prints_the_common_header(learned, demo):
 def test_run_translates_both_directions_on_an_image_a_folder_and_a_video(learned, demo, tmp_path):
     from i2i.data.video import VideoWriter, iter_video_frames
 
-    run = str(learned[0])
+    def run(source: Path, out: str, *way: str, ok: bool = True) -> subprocess.CompletedProcess:
+        direction = ["--direction", *way] if way else []
+        args = [
+            "--checkpoint",
+            str(learned[0]),
+            "--input",
+            str(source),
+            *direction,
+            "--out",
+            str(tmp_path / out),
+        ]
+        return cli("i2i-run", *args, ok=ok)
+
     day, night = demo / "testA" / "00000.png", demo / "testB" / "00000.png"
-    cli("i2i-run", "--checkpoint", run, "--input", str(day), "--out", str(tmp_path / "ab.png"))
-    cli(
-        "i2i-run",
-        "--checkpoint",
-        run,
-        "--input",
-        str(day),
-        "--direction",
-        "AtoB",
-        "--out",
-        str(tmp_path / "ab2.png"),
-    )
-    cli(
-        "i2i-run",
-        "--checkpoint",
-        run,
-        "--input",
-        str(night),
-        "--direction",
-        "BtoA",
-        "--out",
-        str(tmp_path / "ba.png"),
-    )
+    run(day, "ab.png")
+    run(day, "ab2.png", "AtoB")
+    run(night, "ba.png", "BtoA")
     ab, ba = (image_to_tensor(read_image(tmp_path / n)) for n in ("ab.png", "ba.png"))
     assert (tmp_path / "ab.png").read_bytes() == (tmp_path / "ab2.png").read_bytes()  # AtoB is the default
     assert luma(ab) < luma(image_to_tensor(read_image(day))) - 0.3  # day -> night: darker
@@ -273,17 +260,7 @@ def test_run_translates_both_directions_on_an_image_a_folder_and_a_video(learned
 
     # a folder, in both directions: one output per input, the directions differ
     for way in ("AtoB", "BtoA"):
-        cli(
-            "i2i-run",
-            "--checkpoint",
-            run,
-            "--input",
-            str(demo / "testA"),
-            "--direction",
-            way,
-            "--out",
-            str(tmp_path / way),
-        )
+        run(demo / "testA", way, way)
         assert len(list((tmp_path / way).glob("*.png"))) == 12
     assert (tmp_path / "AtoB" / "00000.png").read_bytes() == (tmp_path / "ab.png").read_bytes()
     assert (tmp_path / "AtoB" / "00001.png").read_bytes() != (tmp_path / "BtoA" / "00001.png").read_bytes()
@@ -292,32 +269,11 @@ def test_run_translates_both_directions_on_an_image_a_folder_and_a_video(learned
     frames = torch.stack([image_to_tensor(read_image(p)) for p in sorted((demo / "testB").glob("*.png"))[:6]])
     with VideoWriter(tmp_path / "night.mp4", fps=6) as writer:
         writer.write(frames)
-    cli(
-        "i2i-run",
-        "--checkpoint",
-        run,
-        "--input",
-        str(tmp_path / "night.mp4"),
-        "--direction",
-        "BtoA",
-        "--out",
-        str(tmp_path / "day.mp4"),
-    )
+    run(tmp_path / "night.mp4", "day.mp4", "BtoA")
     out = torch.cat(list(iter_video_frames(tmp_path / "day.mp4")))
     assert out.shape == (6, 3, 32, 32) and luma(out) > luma(frames) + 0.3
 
-    bad = cli(
-        "i2i-run",
-        "--checkpoint",
-        run,
-        "--input",
-        str(day),
-        "--direction",
-        "up",
-        "--out",
-        str(tmp_path / "x.png"),
-        ok=False,
-    )
+    bad = run(day, "x.png", "up", ok=False)
     assert bad.returncode == 2 and "--direction" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.png").exists()
 
