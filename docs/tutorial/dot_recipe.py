@@ -54,11 +54,10 @@ class RegressionRecipe(Recipe):
             view = loss_terms.StepContext(
                 ctx.step, "none", batch, cond, real, fake, [], no_discriminator, aux=cond.aux
             )
-            values = loss_terms.evaluate(self.g_terms, view, "g_")
-            loss = loss_terms.total(values, ctx.device)
-            stats.add(values)
-            finite &= torch.isfinite(loss.detach())
-            ctx.backward(loss / len(micro_batches))
+            # sum, log, NaN check and backward of this micro-batch's terms
+            ctx.backward_terms(
+                loss_terms.evaluate(self.g_terms, view, "g_"), finite, stats, len(micro_batches)
+            )
         ctx.apply("g", finite, stats)  # skipped (and counted) if any rank saw NaN/Inf
         return dict(stats)
 

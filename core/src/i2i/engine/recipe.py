@@ -108,6 +108,16 @@ class RecipeContext:
         """Backward through the fp16 grad scaler when there is one, so recipes never see it."""
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 
+    def backward_terms(
+        self, values: Mapping[str, Tensor], finite: Tensor, stats: StatsAccumulator, micro_batches: int = 1
+    ) -> None:
+        """One micro-batch of one side: sum its weighted terms, log them, fold their finiteness
+        into `finite` (in place) and backward the sum divided by the number of micro-batches."""
+        loss = loss_terms.total(values, self.device)
+        stats.add(values)
+        finite &= torch.isfinite(loss.detach())
+        self.backward(loss / micro_batches)
+
     def finite(self) -> Tensor:
         """A fresh all-finite flag to AND each backward's loss into (a device tensor: no sync)."""
         return torch.ones((), dtype=torch.bool, device=self.device)

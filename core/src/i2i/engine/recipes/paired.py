@@ -135,11 +135,7 @@ class PairedRecipe(Recipe):
                 step, ctx.config.loss.gan, batch, c_d, real, fake.detach(), d_fake,
                 self._discriminate(self.d_train), d_real, c_real,
             )  # fmt: skip
-            values = loss_terms.evaluate(self.d_terms, view, "d_")
-            loss_d = loss_terms.total(values, ctx.device)
-            stats.add(values)
-            d_finite &= torch.isfinite(loss_d.detach())
-            ctx.backward(loss_d / accum)
+            ctx.backward_terms(loss_terms.evaluate(self.d_terms, view, "d_"), d_finite, stats, accum)
         ctx.apply("d", d_finite, stats)
 
         # generator: fool the updated discriminator, plus its other terms
@@ -166,10 +162,7 @@ class PairedRecipe(Recipe):
                         fake, batch[FAKE_BEFORE], real, batch[temporal.PREFIX + TARGET]
                     )
                     values["g_temporal"] = ctx.config.temporal.weight * change
-                loss_g = loss_terms.total(values, ctx.device)
-                stats.add(values)
-                g_finite &= torch.isfinite(loss_g.detach())
-                ctx.backward(loss_g / accum)
+                ctx.backward_terms(values, g_finite, stats, accum)
         ctx.apply("g", g_finite, stats)
         return dict(stats)
 
