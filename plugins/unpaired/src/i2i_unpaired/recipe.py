@@ -231,10 +231,7 @@ class CycleRecipe(Recipe):
                         aux=aux,
                     )
                     values.update(loss_terms.evaluate(self.g_terms, view, f"g_{tag}_"))
-                loss_g = loss_terms.total(values, ctx.device)
-                stats.add(values)
-                g_finite &= torch.isfinite(loss_g.detach())
-                ctx.backward(loss_g / accum)
+                ctx.backward_terms(values, g_finite, stats, accum)
                 fakes.append({DOMAIN_A: out["fake_a"].detach(), DOMAIN_B: out["fake_b"].detach()})
         ctx.apply("g", g_finite, stats)
 
@@ -259,10 +256,7 @@ class CycleRecipe(Recipe):
                     step, gan, batch, cond, real, pooled, d_fake, self._discriminate(d), d_real, cond
                 )
                 values.update(loss_terms.evaluate(self.d_terms, view, f"d_{domain}_"))
-            loss_d = loss_terms.total(values, ctx.device)
-            stats.add(values)
-            d_finite &= torch.isfinite(loss_d.detach())
-            ctx.backward(loss_d / accum)
+            ctx.backward_terms(values, d_finite, stats, accum)
         ctx.apply("d", d_finite, stats)
         return dict(stats)
 
@@ -273,10 +267,6 @@ class CycleRecipe(Recipe):
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         for domain, pool in self.pools.items():
             pool.load(list(state.get(f"pool_{domain}", [])), self.ctx.device)
-
-    def model_modules(self, averaged: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
-        return {"generator": averaged.get("generator", self.networks["generator"]),
-                "conditioner": self.networks["conditioner"]}  # fmt: skip
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any], averaged: Mapping[str, nn.Module], seed: int) -> Tensor:
