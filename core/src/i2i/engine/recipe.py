@@ -96,6 +96,16 @@ class RecipeContext:
         """Forward passes of the step run inside this: the run's precision (fp32, bf16, fp16)."""
         return self.precision.autocast(self.device)
 
+    def discriminate(self, module: nn.Module) -> Callable[[Tensor, Any], Any]:
+        """`module(image, cond)` under the step's precision: what a StepContext's `discriminate`
+        gives the terms that need another verdict."""
+
+        def run(image: Tensor, cond: Any) -> Any:
+            with self.autocast():
+                return module(image, cond)
+
+        return run
+
     def noise(self, batch_size: int, dim: int) -> Tensor | None:
         """z for a generator with `noise_dim` dim (None for none); the engine seeds every step."""
         return torch.randn(batch_size, dim, device=self.device) if dim else None

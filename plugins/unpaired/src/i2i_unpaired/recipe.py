@@ -168,12 +168,6 @@ class CycleRecipe(Recipe):
         self.d_train = {domain: ctx.wrap(d) for domain, d in self.d_fwd.items()}
 
     # ---- helpers ------------------------------------------------------------------------------
-    def _discriminate(self, module: nn.Module) -> Any:
-        def run(image: Tensor, cond: Condition) -> Any:
-            with self.ctx.autocast():
-                return module(image, cond)
-
-        return run
 
     def _needs_identity(self, step: int) -> bool:
         return any(getattr(t.term, "key", None) == IDENTITY for t in self.g_terms if t.active(step))
@@ -226,7 +220,7 @@ class CycleRecipe(Recipe):
                         real[target],
                         fake,
                         d_fake,
-                        self._discriminate(d),
+                        self.ctx.discriminate(d),
                         d_real,
                         aux=aux,
                     )
@@ -253,7 +247,7 @@ class CycleRecipe(Recipe):
                     d_fake = d(pooled, cond)
                     d_real = d(real, cond)
                 view = loss_terms.StepContext(
-                    step, gan, batch, cond, real, pooled, d_fake, self._discriminate(d), d_real, cond
+                    step, gan, batch, cond, real, pooled, d_fake, self.ctx.discriminate(d), d_real, cond
                 )
                 values.update(loss_terms.evaluate(self.d_terms, view, f"d_{domain}_"))
             ctx.backward_terms(values, d_finite, stats, accum)

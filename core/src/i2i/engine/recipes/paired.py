@@ -86,13 +86,6 @@ class PairedRecipe(Recipe):
         moved = self.previous(fake_before.float(), batch.get("input"), before.get("input"))
         return {**batch, temporal.PREVIOUS: moved, temporal.NOISE: noise, FAKE_BEFORE: fake_before}
 
-    def _discriminate(self, module: nn.Module) -> Any:
-        def run(image: Tensor, cond: Condition) -> Any:
-            with self.ctx.autocast():
-                return module(image, cond)
-
-        return run
-
     # ---- the step ---------------------------------------------------------------------------
     def train_step(
         self, micro_batches: list[dict[str, Any]], averaged: Mapping[str, nn.Module]
@@ -133,7 +126,7 @@ class PairedRecipe(Recipe):
                 d_real = self.d_train(real, c_real)
             view = loss_terms.StepContext(
                 step, ctx.config.loss.gan, batch, c_d, real, fake.detach(), d_fake,
-                self._discriminate(self.d_train), d_real, c_real,
+                self.ctx.discriminate(self.d_train), d_real, c_real,
             )  # fmt: skip
             ctx.backward_terms(loss_terms.evaluate(self.d_terms, view, "d_"), d_finite, stats, accum)
         ctx.apply("d", d_finite, stats)
@@ -154,7 +147,7 @@ class PairedRecipe(Recipe):
                             d_real = self.d_fwd(real, cond.detach())
                 view = loss_terms.StepContext(
                     step, ctx.config.loss.gan, batch, cond, real, fake, d_fake,
-                    self._discriminate(self.d_fwd), d_real, aux=cond.aux,
+                    self.ctx.discriminate(self.d_fwd), d_real, aux=cond.aux,
                 )  # fmt: skip
                 values = loss_terms.evaluate(self.g_terms, view, "g_")
                 if self.temporal:
