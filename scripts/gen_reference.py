@@ -66,6 +66,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.engine.recipe", "training recipes: networks, optimisers, one step"),
     ("i2i.engine.recipes.paired", "the paired recipe (one generator, one discriminator)"),
     ("i2i.engine.adapt", "test-time fine-tuning through the engine"),
+    ("i2i.nets.wrappers", "the standard networks configs name: which Condition field each reads"),
     ("i2i.nets.pix2pix_import", "original pix2pix/CycleGAN generator checkpoints"),
 ]
 
