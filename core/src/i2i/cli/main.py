@@ -44,6 +44,13 @@ def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
 
 
 # ---- i2i plugins ------------------------------------------------------------------------------
+def _input_type(spec: Any) -> str:
+    """What `i2i plugins` says an input takes: its kind, or its value type (`AtoB|BtoA`, `int`)."""
+    if spec.type == "choice":
+        return "|".join(spec.choices)
+    return spec.kind if spec.type == "str" else spec.type
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     manager = get_manager()
     infos = manager.plugins()
@@ -59,7 +66,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     "name": name or info.name,
                     "distribution": info.distribution,
                     "version": info.version,
-                    "inputs": [f"{s.option} ({s.kind})" for s in mod.inputs] if mod else [],
+                    "inputs": [f"{s.option} ({_input_type(s)})" for s in mod.inputs] if mod else [],
                     "summary": mod.summary if mod else "",
                     "status": info.status_line,
                 }
