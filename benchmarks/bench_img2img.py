@@ -462,7 +462,12 @@ def run_quality(precision: str, seed: int) -> dict[str, Any]:
         scores = evaluate(load_pipeline(tmp / "run", device="cpu"), tmp / "data", split="test")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"precision": precision, "seed": seed, "held_out_l1": scores["metrics"]["model"]["l1"], "train_s": wall}
+    return {
+        "precision": precision,
+        "seed": seed,
+        "held_out_l1": scores["metrics"]["model"]["l1"],
+        "train_s": wall,
+    }
 
 
 def run_peak() -> dict[str, Any]:

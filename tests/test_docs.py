@@ -17,7 +17,12 @@ def _keys(data: dict, prefix: str = "") -> list[str]:
     out = []
     for key, value in data.items():
         dotted = prefix + key
-        if isinstance(value, dict) and value and not dotted.startswith("model.") and dotted not in TERM_SECTIONS:
+        if (
+            isinstance(value, dict)
+            and value
+            and not dotted.startswith("model.")
+            and dotted not in TERM_SECTIONS
+        ):
             out += _keys(value, dotted + ".")
         else:
             out.append(dotted)

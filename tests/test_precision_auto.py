@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 
 import torch
-from tiny import TINY
 
 from i2i.config import load_config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.device import precision_candidates
 from i2i.engine.trainer import Trainer
 from i2i.plugins import get_modality
+
+from tiny import TINY
 
 
 def _trainer(data, run, *extra):
