@@ -33,7 +33,7 @@ def _held_out_pair(name: str = "chelsea", size: int = 192) -> tuple[torch.Tensor
     return image_to_tensor(small), image_to_tensor(target)
 
 
-@pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img"])
+@pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img", "unpaired"])
 def test_every_plugin_ships_a_small_default_model_of_its_own(plugin):
     """The file a plugin declares as `default_checkpoint` exists in the installed package, is a
     few MB (< 20 MiB), and its metadata names the plugin (so `i2i-run --plugin P` loads it)."""

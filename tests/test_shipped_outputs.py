@@ -59,10 +59,16 @@ def _inputs(plugin: str, tmp: Path) -> list[str]:
         Image.fromarray(portrait).save(tmp / "me.png")
         Image.fromarray(driving).save(tmp / "frame.png")
         return ["--portrait", str(tmp / "me.png"), "--driving", str(tmp / "frame.png")]
+    if plugin == "unpaired":
+        from i2i_unpaired.demo import random_scene, render
+
+        day = render(random_scene(np.random.default_rng((0, 0, 1, 0))), night=False, size=64)
+        day.save(tmp / "day.png")  # held-out day scene 0 of `i2i data demo unpaired --seed 0`
+        return ["--input", str(tmp / "day.png"), "--direction", "AtoB"]
     raise AssertionError(plugin)
 
 
-@pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img"])
+@pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img", "unpaired"])
 def test_shipped_model_output_is_unchanged(plugin, tmp_path):
     out = tmp_path / "out.png"
     argv = ["--plugin", plugin, *_inputs(plugin, tmp_path), "--seed", "0", "--device", "cpu", "--out", str(out)]

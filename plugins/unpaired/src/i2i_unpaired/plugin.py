@@ -32,6 +32,7 @@ MODALITY = Modality(
         ),
     ],
     config=f"{PACKAGE}:configs/default.yaml",
+    default_checkpoint=f"{PACKAGE}:weights/default.safetensors",  # day <-> night demo model
     conditioner=f"{PACKAGE}.conditioner:DirectionConditioner",
     reader=f"{PACKAGE}.conditioner:DirectionReader",
     dataset=f"{PACKAGE}.data:UnpairedDataset",
