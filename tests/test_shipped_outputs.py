@@ -71,7 +71,17 @@ def _inputs(plugin: str, tmp: Path) -> list[str]:
 @pytest.mark.parametrize("plugin", ["img2img", "text2img", "seg2img", "pose2img", "face2img", "unpaired"])
 def test_shipped_model_output_is_unchanged(plugin, tmp_path):
     out = tmp_path / "out.png"
-    argv = ["--plugin", plugin, *_inputs(plugin, tmp_path), "--seed", "0", "--device", "cpu", "--out", str(out)]
+    argv = [
+        "--plugin",
+        plugin,
+        *_inputs(plugin, tmp_path),
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert run_command(argv) == 0
     got = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
     fixture = FIXTURES / f"{plugin}.png"
