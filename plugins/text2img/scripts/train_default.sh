@@ -6,5 +6,5 @@
 # Usage: bash plugins/text2img/scripts/train_default.sh [STEPS] [extra --set args...]  (from the repo root)
 set -euo pipefail
 exec bash scripts/train_demo_default.sh text2img 4096 "${1:-16000}" \
-    model.generator.ngf=32 model.discriminator.ndf=32 loss.l1=0 \
+    model.generator.ngf=32 model.discriminator.ndf=32 loss.generator.l1=0 \
     train.checkpoint_every=1000 train.sample_every=1000 train.model_fp16=true "${@:2}"
