@@ -150,6 +150,12 @@ def test_video_in_video_out(trained, tmp_path):
     assert (info.width, info.height) == (48, 32) and info.frames == 5
 
 
+def _resume(data, run, *sets: str):
+    """`i2i-train --resume` of an existing run with `--set` overrides."""
+    return cli("i2i-train", "--data", str(data), "--out", str(run), "--resume", "--quiet",
+               *[arg for item in sets for arg in ("--set", item)])  # fmt: skip
+
+
 def test_resume_through_cli_and_eval_json(trained):
     _, data, run = trained
     # a run saved by an older i2i lacks keys added since (resuming fills them from today's
@@ -160,19 +166,7 @@ def test_resume_through_cli_and_eval_json(trained):
     old["loss"] = {"gan": "vanilla", "gan_weight": 1.0, "l1": 100.0, "feature_matching": 0.0, "vgg": 0.0,
                    "r1": 0.0, "mismatch": 0.0, "ma_gp": 0.0, "ma_gp_power": 6.0, "ma_gp_every": 1}  # fmt: skip
     saved.write_text(yaml.safe_dump(old))
-    cli(
-        "i2i-train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--resume",
-        "--quiet",
-        "--set",
-        "train.steps=6",
-        "--set",
-        "loss.feature_matching=0",
-    )  # fmt: skip  (an old --set key too)
+    _resume(data, run, "train.steps=6", "loss.feature_matching=0")  # an old --set key too
     resumed = yaml.safe_load(saved.read_text())
     assert resumed["recipe"] == "paired" and resumed["loss"]["generator"]["l1"] == 100.0
     meta_steps = json.loads(Path(run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
@@ -231,17 +225,7 @@ def test_sigterm_saves_the_last_step_and_resume_finishes(trained, tmp_path):
     assert len(states) == 1
     step = int(states[0].stem.split("-")[1])
     assert step >= 3 and ckpt.read_metadata(run / "model.safetensors")["step"] == str(step)
-    cli(
-        "i2i-train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--resume",
-        "--quiet",
-        "--set",
-        f"train.steps={step + 2}",
-    )
+    _resume(data, run, f"train.steps={step + 2}")
     assert ckpt.read_metadata(run / "model.safetensors")["step"] == str(step + 2)
 
 

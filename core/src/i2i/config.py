@@ -103,13 +103,21 @@ def reference(value: Any) -> str | None:
     return None
 
 
-def _lookup(data: Mapping[str, Any], dotted: str, where: str) -> Any:
+def get_dotted(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted key ("data.task"); KeyError(dotted) when any part is absent."""
     node: Any = data
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            raise ConfigError(f"{where}: refers to unknown config key {dotted!r}")
+            raise KeyError(dotted)
         node = node[part]
     return node
+
+
+def _lookup(data: Mapping[str, Any], dotted: str, where: str) -> Any:
+    try:
+        return get_dotted(data, dotted)
+    except KeyError:
+        raise ConfigError(f"{where}: refers to unknown config key {dotted!r}") from None
 
 
 def resolve_references(data: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ by the core's own built-in plugin (`i2i.nets.catalog`); a plugin adds its own th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -56,7 +57,7 @@ class StepContext:
     aux: Mapping[str, Tensor] = field(default_factory=dict)
 
 
-class LossTerm(nn.Module):
+class LossTerm(nn.Module, ABC):
     """A loss term. Subclass, implement `forward(ctx) -> scalar`, register it by name and side.
 
     An nn.Module so that a term with weights (VGG) moves with the networks; most have none.
@@ -68,8 +69,9 @@ class LossTerm(nn.Module):
     requires_grad: ClassVar[tuple[str, ...]] = ()
     needs_real_outputs: ClassVar[bool] = False
 
-    def forward(self, ctx: StepContext) -> Tensor:  # pragma: no cover - interface
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(ctx)")
+    @abstractmethod
+    def forward(self, ctx: StepContext) -> Tensor:
+        """The term's value for this step (a scalar; the engine applies the weight)."""
 
 
 # ---- the core's terms ------------------------------------------------------------------------
@@ -188,6 +190,7 @@ def build_terms(side: str, section: Mapping[str, Any], where: str | None = None)
     """Terms with a non-zero weight, built through the registry (unknown names and options are
     one-line config errors naming the key)."""
     from i2i.engine.build import call_with_config
+    from i2i.modality import resolve_object
     from i2i.plugins import UnknownName, get_manager
 
     where = where or f"loss.{side}"
@@ -200,8 +203,6 @@ def build_terms(side: str, section: Mapping[str, Any], where: str | None = None)
             entry = get_manager().get_loss_term(side, name)
         except UnknownName as exc:
             raise ConfigError(f"{where}.{name}: {exc}") from None
-        from i2i.modality import resolve_object
-
         term = call_with_config(resolve_object(entry.target), options, f"{where}.{name}")
         if not isinstance(term, LossTerm):
             raise ConfigError(f"{where}.{name}: {type(term).__name__} is not an i2i LossTerm")

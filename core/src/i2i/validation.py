@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from i2i.config import get_dotted
 from i2i.errors import ConfigError
 from i2i.modality import Modality, resolve_object
 
@@ -39,12 +40,10 @@ def validate(modality: Modality, config: Mapping[str, Any]) -> None:
 
 def lookup(config: Mapping[str, Any], key: str) -> Any:
     """The value at a dotted key ("data.task"), or ConfigError naming the key when it is absent."""
-    value: Any = config
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise ConfigError(f"{key}: missing from the config")
-        value = value[part]
-    return value
+    try:
+        return get_dotted(config, key)
+    except KeyError:
+        raise ConfigError(f"{key}: missing from the config") from None
 
 
 def one_of(config: Mapping[str, Any], key: str, choices: Iterable[Any]) -> Any:

@@ -20,6 +20,7 @@ just "which networks, which optimisers, in which order". Register one with the
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -172,7 +173,7 @@ class StatsAccumulator(dict[str, float]):
             self[name] = self.get(name, 0.0) + float(value.detach()) / self.micro
 
 
-class Recipe:
+class Recipe(ABC):
     """Base class of training recipes (see the module docstring)."""
 
     name: ClassVar[str] = ""
@@ -186,18 +187,19 @@ class Recipe:
 
     def prepare(self) -> None:
         """Called once the networks are on the device in their memory format and before the
-        optimisers exist: build compiled / DDP-wrapped forward modules here."""
+        optimisers exist: build compiled / DDP-wrapped forward modules here. Default: nothing."""
+        return
 
     def noise_dim(self, network: str = "generator") -> int:
         """Length of z the network takes (its `noise_dim`; 0 for none)."""
         return int(self.networks[network].noise_dim)
 
+    @abstractmethod
     def train_step(
         self, micro_batches: list[dict[str, Any]], averaged: Mapping[str, nn.Module]
     ) -> dict[str, float]:
         """One optimisation step over `micro_batches` (gradient accumulation); returns the stats
         to log. `averaged` holds the EMA copies (read-only)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement train_step")
 
     def model_modules(self, averaged: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
         """What `model.safetensors` holds, by name: the pipeline rebuilds the `generator` and
@@ -206,16 +208,17 @@ class Recipe:
         return {"generator": averaged.get("generator", self.networks["generator"]),
                 "conditioner": self.networks["conditioner"]}  # fmt: skip
 
+    @abstractmethod
     def sample_grid(self, batch: dict[str, Any], averaged: Mapping[str, nn.Module], seed: int) -> Tensor:
         """(B,3,H,W*k) rows of the sample sheet for a fixed held-out batch, in [-1, 1], on the CPU."""
-        raise NotImplementedError(f"{type(self).__name__} must implement sample_grid")
 
     def extra_state(self) -> dict[str, Any]:
         """Recipe state that is not a network or optimiser (image pools), saved in run states."""
         return {}
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
-        """Restore `extra_state` on resume."""
+        """Restore `extra_state` on resume. Default: there is none."""
+        return
 
 
 def recipe_class(name: str) -> Callable[[RecipeContext], Recipe]:

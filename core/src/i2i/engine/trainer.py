@@ -149,9 +149,11 @@ class Trainer:
             if config.ema.decay > 0
             else {}
         )
+        self.base_lr: dict[str, float] = {}  # per optimiser, before the schedule
         for name, members in self.recipe.optimizers.items():
             params = [p for member in members for p in nets[member].parameters()]
             lr, betas = self._optim_settings(name)
+            self.base_lr[name] = lr
             self.ctx.optimizers[name] = make_adam(params, lr, betas, self.device)
         self.ctx.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None
         self.step = 0
@@ -447,7 +449,7 @@ class Trainer:
                 factor = lr_factor(self.step, t.steps, self.config.optim.decay_from)
                 for name, opt in self.ctx.optimizers.items():
                     for group in opt.param_groups:
-                        group["lr"] = self._optim_settings(name)[0] * factor
+                        group["lr"] = self.base_lr[name] * factor
                 micro = [_to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)]
                 self._seed_step()
                 stats = self.train_step(micro)
