@@ -318,9 +318,17 @@ def load_config(
     modality: Modality,
     config: str | Path | None = None,
     sets: Iterable[str] = (),
+    imported: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Resolve the full config of a run: defaults <- preset/--config file <- --set overrides."""
+    """Resolve the full config of a run: defaults <- preset/--config file <- --set overrides.
+
+    `imported` (from `i2i.engine.init`, for `--init`) holds what a checkpoint's weights decide:
+    its data conventions go under the preset (which may change them), its model sections over it
+    (the weights fix the architecture); `--set` still has the last word.
+    """
     data = defaults_for(modality)
+    if imported:
+        data = merge(data, {k: v for k, v in imported.items() if k != "model"}, "the --init checkpoint")
     if config is not None:
         config = str(config)
         if config in modality.presets:
@@ -335,6 +343,8 @@ def load_config(
         if "plugin" in override and override.pop("plugin") != modality.name:
             raise ConfigError(f"{path}: this config is for plugin {override_plugin!r}, not {modality.name!r}")
         data = merge(data, override, str(path))
+    for section, value in (imported or {}).get("model", {}).items():
+        data["model"][section] = copy.deepcopy(value)
     data = apply_sets(data, sets)
     return Config(resolve_references(data))
 

@@ -169,6 +169,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a key"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--init",
+        metavar="SRC",
+        help="start from these weights (i2i model file, run directory or a checkpoint the plugin imports, "
+        "e.g. a published latest_net_G.pth); its architecture replaces the config's model sections",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--nproc",
@@ -184,6 +190,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
 
     run_dir = Path(args.out)
     saved = run_dir / "config.yaml"
+    if args.init and args.resume:
+        raise UsageError("i2i-train: --init starts a new run; --resume continues one (give one of them)")
+    init_states = None
     if args.resume and saved.exists():
         data = read_yaml(saved)
         plugin = data.get("plugin")
@@ -202,6 +211,12 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             and any((run_dir / "checkpoints").iterdir())
         ):
             raise I2IError(f"{run_dir}: run directory has checkpoints; use --resume or another --out")
+        source = args.init or config.train.init
+        if source:
+            from i2i.engine.init import init_from
+
+            imported, init_states = init_from(str(source), modality)
+            config = load_config(modality, args.config, args.sets, imported=imported)
     from i2i.validation import validate
 
     validate(modality, config)  # the plugin's own values, before anything trains or is written
@@ -213,7 +228,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     from i2i.engine import distributed
     from i2i.engine.trainer import Trainer
 
-    trainer = Trainer(config, modality, data, run_dir, progress=not args.quiet)
+    trainer = Trainer(config, modality, data, run_dir, progress=not args.quiet, init=init_states)
     try:
         model = trainer.fit(resume=args.resume)
     finally:

@@ -76,6 +76,15 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+def _load_init(net: nn.Module, weights: Mapping[str, Tensor], name: str) -> None:
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:  # the config's network differs from the imported one
+        raise ConfigError(
+            f"train.init: the {name} weights do not fit ({str(exc).splitlines()[0][:120]})"
+        ) from None
+
+
 def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
     out = {}
     for k, v in batch.items():
@@ -98,7 +107,10 @@ class Trainer:
         run_dir: str | Path,
         *,
         progress: bool = True,
+        init: Mapping[str, Mapping[str, Tensor]] | None = None,
     ) -> None:
+        """`init`: weights per network name to start from (`i2i.engine.init.init_from`); a resumed
+        run's state replaces them."""
         self.config = config
         self.modality = modality
         self.data_root = Path(data_root)
@@ -134,6 +146,9 @@ class Trainer:
         self.ctx = RecipeContext(config, modality, self.device, self.precision, self.world)
         self.recipe = recipe_class(str(config.recipe))(self.ctx)
         nets = self.recipe.networks
+        for name, weights in (init or {}).items():
+            if name in nets:
+                _load_init(nets[name], weights, name)
         if t.sync_batchnorm and self.world.distributed:
             if self.device.type != "cuda":
                 raise ConfigError("train.sync_batchnorm: SyncBatchNorm needs CUDA devices")
