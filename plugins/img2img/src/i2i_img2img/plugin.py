@@ -44,3 +44,4 @@ def register_modalities(register):
 @hookimpl
 def register_networks(register):
     register("sr_resnet", f"{PACKAGE}.nets:sr_resnet", kind="generator")
+    register("lab_colorizer", f"{PACKAGE}.lab:lab_colorizer", kind="generator")
