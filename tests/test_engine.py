@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,10 +42,11 @@ def test_atomic_write_keeps_previous_file(tmp_path, monkeypatch):
     ckpt.save_state(path, {"v": torch.zeros(3)})
     before = path.read_bytes()
 
-    def explode(*args, **kwargs):
+    def explode(tmp, *args, **kwargs):
+        Path(tmp).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(ckpt, "save_file", explode)
+    monkeypatch.setattr(ckpt, "_write_streaming", explode)
     with pytest.raises(OSError):
         ckpt.save_state(path, {"v": torch.ones(3)})
     assert path.read_bytes() == before

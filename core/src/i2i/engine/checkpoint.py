@@ -34,7 +34,7 @@ def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """Replace tensors in a nested structure by {"__tensor__": key} and collect them."""
     if isinstance(obj, torch.Tensor):
         key = prefix or "_"
-        tensors[key] = obj.detach().contiguous().cpu()
+        tensors[key] = obj.detach().cpu()  # made contiguous one at a time while writing
         return {"__tensor__": key}
     if isinstance(obj, Mapping):
         return {"__dict__": [[_key(k), _flatten(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
@@ -71,28 +71,85 @@ def _umask() -> int:
     return mask
 
 
+def _digest_update(h: Any, key: str, t: torch.Tensor) -> None:
+    h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+    if t.numel():
+        h.update(_raw(t))
+
+
+def _raw(t: torch.Tensor) -> memoryview:
+    """A contiguous CPU tensor's buffer as bytes (no copy; any dtype, bf16 included)."""
+    return memoryview(t.reshape(-1).view(torch.uint8).numpy())
+
+
 def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     """SHA-256 over names, dtypes, shapes and raw bytes, independent of the file's layout."""
     h = hashlib.sha256()
     for key in sorted(tensors):
-        t = tensors[key].detach().contiguous().cpu()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, no copy
+        _digest_update(h, key, tensors[key].detach().contiguous().cpu())
     return h.hexdigest()
+
+
+_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+           torch.uint8: "U8", torch.bool: "BOOL"}  # fmt: skip
+_DIGEST_PLACEHOLDER = "0" * 64
+
+
+def _write_streaming(tmp: str, tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a .safetensors file one tensor at a time, hashing as it goes.
+
+    safetensors' own writer needs every tensor contiguous up front; weights and optimiser moments
+    of a channels_last model are not, so a run state would first be copied whole (hundreds of MB
+    for pix2pix) and the copy serialised. Here each tensor is made contiguous, hashed and written
+    on its own, then the digest is put into the header, whose length it does not change (64 hex
+    digits either way). The file is read back by the library: the layout is its documented one.
+    """
+    keys = sorted(tensors)
+    header: dict[str, Any] = {}
+    offset = 0
+    for key in keys:
+        t = tensors[key]
+        size = t.numel() * t.element_size()
+        header[key] = {
+            "dtype": _DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+
+    def encoded(digest: str) -> bytes:
+        raw = json.dumps({"__metadata__": {**metadata, "sha256": digest}, **header}, separators=(",", ":"))
+        return raw.encode() + b" " * (-len(raw.encode()) % 8)
+
+    first = encoded(_DIGEST_PLACEHOLDER)
+    h = hashlib.sha256()
+    with open(tmp, "wb") as fh:
+        fh.write(struct.pack("<Q", len(first)) + first)
+        for key in keys:
+            t = tensors[key].detach().contiguous().cpu()
+            _digest_update(h, key, t)
+            if t.numel():
+                fh.write(_raw(t))
+        fh.seek(8)
+        fh.write(encoded(h.hexdigest()))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     path = Path(path)
-    tensors = {k: v.contiguous() for k, v in tensors.items()}
-    metadata = {**metadata, "sha256": tensors_digest(tensors)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        if all(t.dtype in _DTYPES for t in tensors.values()):
+            _write_streaming(tmp, tensors, metadata)
+        else:  # a dtype the streaming writer does not name: the library's writer
+            tensors = {k: v.contiguous() for k, v in tensors.items()}
+            save_file(tensors, tmp, metadata={**metadata, "sha256": tensors_digest(tensors)})
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is as readable as any file
         os.replace(tmp, path)
     except BaseException:
