@@ -33,6 +33,8 @@ MODALITY = Modality(
     demo_data=f"{PACKAGE}.demo:write_scenes",
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
+    presets={"pix2pixhd": f"{PACKAGE}:configs/pix2pixhd.yaml"},
+    importers=[f"{PACKAGE}.pix2pixhd_import:import_pix2pixhd"],
 )
 
 
@@ -45,6 +47,8 @@ def register_modalities(register):
 def register_networks(register):
     register("spade", f"{PACKAGE}.nets:spade", kind="generator")
     register("spade_patchgan", f"{PACKAGE}.nets:spade_patchgan", kind="discriminator")
+    register("pix2pixhd", f"{PACKAGE}.pix2pixhd:pix2pixhd", kind="generator")
+    register("pix2pixhd_multiscale", f"{PACKAGE}.pix2pixhd:pix2pixhd_multiscale", kind="discriminator")
 
 
 @hookimpl
