@@ -229,6 +229,8 @@ def load_pipeline(source: str | Path, *, plugin: str | None = None, device: str 
         return _from_model_file(resolve_resource(modality.default_checkpoint), dev)
     if path.is_dir() and (path / "model.safetensors").exists():
         path = path / "model.safetensors"
+    if path.is_dir() and plugin is not None:  # a folder of foreign files (e.g. DF-GAN's netG + encoder)
+        return _from_foreign(path, manager.get_modality(plugin), dev)
     if not path.is_file():
         raise InputError(path, "no such checkpoint file")
     if path.suffix == ".safetensors":
