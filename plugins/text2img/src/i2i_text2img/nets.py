@@ -33,8 +33,18 @@ def _levels(image_size: int) -> int:
     return int(n)
 
 
-def _widths(base: int, levels: int) -> list[int]:
-    """Channel widths from 4x4 up: base*8 at the coarse end halving towards the image, min base."""
+LAYOUTS = ("i2i", "original")
+
+
+def _widths(base: int, levels: int, layout: str = "i2i") -> list[int]:
+    """Channel widths from 4x4 up: base*8 at the coarse end halving towards the image, min base.
+
+    "i2i" reaches base one level before the image; "original" is DF-GAN's own NetG layout
+    (`nf * min(2**k, 8)`, base only at the image), which published DF-GAN weights need."""
+    if layout == "original":
+        return [base * min(8, 2 ** (levels - i)) for i in range(levels + 1)]
+    if layout != "i2i":
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     return [base * min(8, 2 ** max(0, levels - i - 1)) for i in range(levels + 1)]
 
 
@@ -98,6 +108,7 @@ class DFGenerator(Generator):
     """(Condition.vector (B, cond_dim), z (B, noise_dim)) -> (B, 3, image_size, image_size).
 
     With `word_attention`, Condition.tokens (B, T, cond_dim) and token_mask (B, T) are used too.
+    `layout: original` gives DF-GAN's own channel widths (i2i_text2img.dfgan imports its weights).
     """
 
     def __init__(
@@ -108,11 +119,12 @@ class DFGenerator(Generator):
         image_size: int = 64,
         word_attention: bool = False,
         attention_min_size: int = 16,
+        layout: str = "i2i",
     ) -> None:
         super().__init__()
         self.noise_dim = noise_dim
         levels = _levels(image_size)
-        widths = _widths(ngf, levels)
+        widths = _widths(ngf, levels, layout)
         self.fc = nn.Linear(noise_dim, widths[0] * 16)
         fused = cond_dim + noise_dim
         self.blocks = nn.ModuleList(_UpBlock(fused, widths[i], widths[i + 1]) for i in range(levels))
