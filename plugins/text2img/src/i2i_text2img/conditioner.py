@@ -14,6 +14,10 @@ normalised and then scaled to norm sqrt(dim), i.e. about unit variance per compo
 the N(0, 1) noise they are concatenated with: a unit-norm 384-d vector beside 100-d noise of norm
 ~10 is drowned out, and the generator then learns to ignore the text. Token features and their
 mask go into the Condition too, for word-level models.
+
+`encoder: damsm` is DF-GAN's own text encoder instead (i2i_text2img.encoders.damsm, config section
+`damsm`): an LSTM whose weights and vocabulary ARE part of this module's state (imported from a
+DF-GAN checkpoint by i2i_text2img.dfgan), with the raw sentence vector the generator was trained on.
 """
 
 from __future__ import annotations
@@ -141,11 +145,24 @@ class TextConditioner(Conditioner):
     weights, else transformers. `i2i export` always traces the transformers model."""
 
     def __init__(
-        self, encoder: str = "minilm", max_length: int = 64, cache_size: int = 20000, backend: str = "auto"
+        self,
+        encoder: str = "minilm",
+        max_length: int = 64,
+        cache_size: int = 20000,
+        backend: str = "auto",
+        damsm: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
             raise ConfigError(f"model.conditioner.backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+        if (encoder == "damsm") != bool(damsm):
+            raise ConfigError("model.conditioner: encoder damsm and a damsm section go together")
+        if damsm:
+            from i2i.engine.build import call_with_config
+            from i2i_text2img.encoders.damsm import DAMSMText
+
+            # a submodule: its weights and vocabulary are saved with the model
+            self.damsm = call_with_config(DAMSMText, damsm, "model.conditioner.damsm")
         self.encoder_name = encoder
         self.max_length = int(max_length)
         self.cache_size = int(cache_size)
@@ -158,6 +175,8 @@ class TextConditioner(Conditioner):
 
     # ---- the frozen encoder, outside the module tree -------------------------------------------
     def _load(self) -> HFTextEncoder | _OnnxBackend:
+        if self.encoder_name == "damsm":
+            return self.damsm  # type: ignore[return-value]
         if self._encoder is None:
             self.__dict__["_encoder"] = self._onnx() or self._transformers()
         return self._encoder
@@ -185,6 +204,8 @@ class TextConditioner(Conditioner):
     def text_encoder(self) -> tuple[torch.nn.Module, Any, int]:
         """(SentenceEncoder on transformers, tokenizer, max tokens), whatever the backend: what
         `i2i export` traces into `<stem>.text_encoder.onnx`."""
+        if self.encoder_name == "damsm":
+            return self.damsm.text_encoder()
         hf = self._transformers()
         return hf.graph, hf.tokenizer, hf.limit
 
@@ -248,6 +269,8 @@ class TextConditioner(Conditioner):
 
     def prepare(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         text = check_prompt(inputs.get("prompt"))
+        if self.encoder_name == "damsm":
+            self.damsm.check_prompt(text)  # unknown words reported, a prompt with none known refused
         n = self.token_count(text)
         if n > self.limit:
             log.warning("prompt is %d tokens; the encoder reads the first %d", n, self.limit)
