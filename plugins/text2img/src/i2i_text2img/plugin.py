@@ -34,6 +34,8 @@ MODALITY = Modality(
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
     exports=f"{PACKAGE}.export:parts",
+    importers=[f"{PACKAGE}.dfgan:import_dfgan"],  # DF-GAN's netG + DAMSM encoder + vocabulary folder
+    presets={"dfgan": f"{PACKAGE}:configs/dfgan.yaml"},  # DF-GAN's CUB 256x256 model and recipe
 )
 
 
@@ -46,6 +48,7 @@ def register_modalities(register):
 def register_networks(register):
     register("dfgan", f"{PACKAGE}.nets:DFGenerator", kind="generator")
     register("dfgan_disc", f"{PACKAGE}.nets:DFDiscriminator", kind="discriminator")
+    register("dfgan_original_disc", f"{PACKAGE}.dfgan:DFGANDiscriminator", kind="discriminator")
 
 
 @hookimpl
