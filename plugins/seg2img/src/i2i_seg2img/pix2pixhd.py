@@ -39,9 +39,32 @@ NETG_KINDS = ("global", "local")
 NORMS = ("instance", "batch")
 
 
+BATCH_NORM_STATS = ("input", "running")
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """Batch norm whose eval mode can normalise with each image's own statistics.
+
+    pix2pixHD's test.py never calls eval(), so its batch-norm models generate with the statistics
+    of the test image (batch 1), not the running averages. `stats="input"` reproduces that per
+    image (the same as train-mode batch norm at batch 1, and independent of batch companions at
+    larger batches); "running" is PyTorch's usual eval mode. Training mode is plain batch norm.
+    """
+
+    def __init__(self, channels: int, stats: str = "input") -> None:
+        super().__init__(channels, affine=True, track_running_stats=True)
+        self.stats = stats
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training or self.stats == "running":
+            return super().forward(x)
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
 def _norm(kind: str, channels: int) -> nn.Module:
+    """ "batch" (affine, running statistics) or "instance" (neither), as the original's --norm."""
     if kind == "batch":
-        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+        return BatchNorm(channels)
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
@@ -152,8 +175,11 @@ class Pix2PixHDGenerator(Generator):
         n_blocks_local: int = 3,
         norm: str = "instance",
         out_channels: int = 3,
+        batch_norm_stats: str = "input",
     ) -> None:
         super().__init__()
+        if batch_norm_stats not in BATCH_NORM_STATS:
+            raise ValueError(f"batch_norm_stats must be input or running; got {batch_norm_stats!r}")
         if netG not in NETG_KINDS:
             raise ValueError(f"netG must be one of {', '.join(NETG_KINDS)}; got {netG!r}")
         if norm not in NORMS:
@@ -181,6 +207,9 @@ class Pix2PixHDGenerator(Generator):
             )
             for n in range(1, n_local + 1)
         )
+        for module in self.modules():
+            if isinstance(module, BatchNorm):
+                module.stats = batch_norm_stats
 
     @property
     def size_multiple(self) -> int:
@@ -212,11 +241,14 @@ def pix2pixhd(
     n_local_enhancers: int = 1,
     n_blocks_local: int = 3,
     norm: str = "instance",
+    batch_norm_stats: str = "input",
     init: str = "normal",
 ) -> Pix2PixHDGenerator:
     """pix2pixHD generator for `num_classes` label classes; the keys are the original's options
     (``--netG --ngf --n_downsample_global --n_blocks_global --n_local_enhancers --n_blocks_local
-    --norm``; ``instance`` is ``not --no_instance``). `init`: "normal" draws pix2pixHD's initial
+    --norm``; ``instance`` is ``not --no_instance``). `batch_norm_stats`: what batch norm uses at
+    inference, each image's own statistics ("input", as pix2pixHD's test.py) or the running
+    averages ("running"). `init`: "normal" draws pix2pixHD's initial
     weights (convolutions N(0, 0.02), batch-norm scales N(1, 0.02)); "default" keeps PyTorch's
     (the importer's choice: its weights replace them anyway)."""
     net = Pix2PixHDGenerator(
@@ -229,6 +261,7 @@ def pix2pixhd(
         n_local_enhancers,
         n_blocks_local,
         norm,
+        batch_norm_stats=batch_norm_stats,
     )
     if init == "normal":
         net.apply(_pix2pixhd_init)

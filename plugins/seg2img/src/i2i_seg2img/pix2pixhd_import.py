@@ -77,6 +77,10 @@ def import_pix2pixhd(
     state = _read_state_dict(path)
     try:
         arch = infer_architecture(state)
+        if arch["out_channels"] != 3:
+            raise _Unsupported(
+                f"it outputs {arch['out_channels']} channels (output_nc); seg2img makes RGB photos"
+            )
         options = read_options(path.parent / OPT_FILE)
         if options is None:
             channels = _assume_channels(arch["in_channels"])
@@ -93,6 +97,8 @@ def import_pix2pixhd(
             "instance": instance,
             **{k: v for k, v in arch.items() if k not in ("in_channels", "out_channels")},
         }
+        if arch["norm"] == "batch":  # generate as the original's test.py does (it never calls eval())
+            generator_config["batch_norm_stats"] = "input"
         generator = _build(generator_config)
         generator.load_state_dict(_convert(state, arch, generator.state_dict()), strict=True)
     except _NotRecognised as exc:
@@ -303,8 +309,6 @@ def _channels_from_options(options: Mapping[str, str], arch: Mapping[str, Any]) 
 def _build(config: Mapping[str, Any]) -> Pix2PixHDGenerator:
     from i2i_seg2img.pix2pixhd import pix2pixhd
 
-    if "out_channels" in config:
-        raise AssertionError("out_channels is not a factory option")
     try:
         return pix2pixhd(**{k: v for k, v in config.items() if k != "name"}, init="default")
     except ValueError as exc:
