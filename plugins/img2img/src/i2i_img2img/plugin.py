@@ -28,6 +28,7 @@ MODALITY = Modality(
     presets={
         "pix2pix": f"{PACKAGE}:configs/default.yaml",
         "colorize": f"{PACKAGE}:configs/colorize.yaml",
+        "colorize_lab": f"{PACKAGE}:configs/colorize_lab.yaml",
         "edges": f"{PACKAGE}:configs/edges.yaml",
         "sr": f"{PACKAGE}:configs/sr.yaml",
     },
