@@ -211,6 +211,11 @@ def infer_encoder(state: Mapping[str, Tensor]) -> dict[str, Any]:
     vocab, embedding = state["encoder.weight"].shape
     per_direction = int(state["rnn.weight_hh_l0"].shape[1])
     bidirectional = "rnn.weight_ih_l0_reverse" in state
+    if tuple(state["rnn.weight_ih_l0"].shape) != (4 * per_direction, embedding):
+        raise _NotRecognised(
+            f"rnn.weight_ih_l0 has shape {tuple(state['rnn.weight_ih_l0'].shape)}, but the embedding is "
+            f"{embedding} wide and the LSTM {per_direction}"
+        )
     return {
         "vocab_size": int(vocab),
         "embedding_dim": int(embedding),
@@ -273,7 +278,10 @@ def import_dfgan(path: str | Path) -> tuple[dict[str, Any], DFGenerator]:
     except _NotRecognised as exc:
         raise InputError(files["generator"], f"not a recognised DF-GAN NetG: {exc}") from None
     encoder_state = read_encoder_state(files["encoder"])
-    damsm = infer_encoder(encoder_state)
+    try:
+        damsm = infer_encoder(encoder_state)
+    except _NotRecognised as exc:
+        raise InputError(files["encoder"], f"not a recognised DAMSM RNN_ENCODER: {exc}") from None
     if damsm["hidden"] != generator_config["cond_dim"]:
         raise InputError(
             files["encoder"],
