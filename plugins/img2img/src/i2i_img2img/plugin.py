@@ -31,8 +31,9 @@ MODALITY = Modality(
         "colorize_lab": f"{PACKAGE}:configs/colorize_lab.yaml",
         "edges": f"{PACKAGE}:configs/edges.yaml",
         "sr": f"{PACKAGE}:configs/sr.yaml",
+        "realesrgan": f"{PACKAGE}:configs/realesrgan.yaml",
     },
-    importers=[f"{PACKAGE}.pix2pix_import:import_pix2pix"],
+    importers=[f"{PACKAGE}.pix2pix_import:import_pix2pix", f"{PACKAGE}.esrgan_import:import_esrgan"],
     evaluator=f"{PACKAGE}.evaluate:evaluate",
 )
 
@@ -46,3 +47,11 @@ def register_modalities(register):
 def register_networks(register):
     register("sr_resnet", f"{PACKAGE}.nets:sr_resnet", kind="generator")
     register("lab_colorizer", f"{PACKAGE}.lab:lab_colorizer", kind="generator")
+    register("rrdb", f"{PACKAGE}.rrdb:rrdb", kind="generator")
+    register("unet_sn", f"{PACKAGE}.rrdb:unet_sn", kind="discriminator")
+
+
+@hookimpl
+def register_loss_terms(register):
+    register("esrgan_l1", f"{PACKAGE}.esrgan_loss:ESRGANL1", side="generator")
+    register("esrgan_perceptual", f"{PACKAGE}.esrgan_loss:ESRGANPerceptual", side="generator")
