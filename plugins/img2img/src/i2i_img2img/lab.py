@@ -10,7 +10,6 @@ supplies the L. The wrapped network's raw ab is `LabColorizer.chroma`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -58,19 +57,21 @@ class LabColorizer(Generator):
         return lab_picture(cond.maps[:, :1], self.chroma(cond, z)).to(cond.maps.dtype)
 
 
-def lab_colorizer(net: Mapping[str, Any]) -> LabColorizer:
-    """Factory of `name: lab_colorizer`: `net` is the section of the ab network, e.g.
-    ``{name: unet, num_downs: 8, ngf: 64}``; its channels are L in, ab out (1 and 2, filled in
-    when not given, an error when given otherwise)."""
+def lab_colorizer(net: str = "unet", **options: Any) -> LabColorizer:
+    """Factory of `name: lab_colorizer`: `net` names the registered network that predicts ab
+    (unet, resnet, unet_256, ...) and the other keys are that network's, in the same section so
+    `--set model.generator.ngf=32` reaches it, e.g. ``{name: lab_colorizer, net: unet,
+    num_downs: 8, ngf: 64}``. Its channels are L in, ab out (1 and 2, filled in when not given,
+    an error when given otherwise)."""
     from i2i.engine.build import build_network
 
-    section = {"in_channels": 1, "out_channels": 2, **dict(net)}
+    section = {"in_channels": 1, "out_channels": 2, **options, "name": net}
     if (section["in_channels"], section["out_channels"]) != (1, 2):
         raise ConfigError(
-            "model.generator.net: a Lab colorizer maps L to ab (in_channels 1, out_channels 2), "
+            "model.generator: a Lab colorizer maps L to ab (in_channels 1, out_channels 2), "
             f"not {section['in_channels']} to {section['out_channels']}"
         )
-    inner = build_network("generator", section, "model.generator.net")
+    inner = build_network("generator", section, f"model.generator (net {net})")
     if not isinstance(inner, Generator):
         raise ConfigError(f"model.generator.net: {type(inner).__name__} is not an i2i Generator")
     return LabColorizer(inner)

@@ -39,7 +39,7 @@ def import_pix2pix(path: str | Path) -> tuple[dict[str, Any], Generator]:
 
         override = {
             "model": {
-                "generator": {"name": "lab_colorizer", "net": config},
+                "generator": {**config, "name": "lab_colorizer", "net": config["name"]},
                 "conditioner": {"task": "colorize", "input_channels": 1, "color_space": "lab"},
                 "discriminator": {"cond_channels": 1},
             },
