@@ -46,15 +46,23 @@ MODALITY = Modality(
             maximum=2000,
             help="fine-tune on the portraits for this many steps first (few-shot; e.g. 50)",
         ),
+        InputSpec(
+            "motion",
+            choices=("relative", "absolute"),  # fomm_inputs.MOTIONS
+            required=False,
+            help="first-order-model checkpoints: driving motion relative to the video's first frame "
+            "(default for videos) or absolute (default for a photo)",
+        ),
     ],
     config=f"{PACKAGE}:configs/default.yaml",
-    conditioner=f"{PACKAGE}.conditioner:FaceConditioner",
-    reader=f"{PACKAGE}.reader:FaceReader",
+    conditioner=f"{PACKAGE}.fomm_inputs:conditioner",  # FaceConditioner, or FommConditioner for fomm models
+    reader=f"{PACKAGE}.fomm_inputs:reader",  # FaceReader, or FommReader for fomm models
     dataset=f"{PACKAGE}.data:FaceClips",
     demo_data=f"{PACKAGE}.demo:write_faces",
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
-    adapt=f"{PACKAGE}.finetune:adapt",
+    adapt=f"{PACKAGE}.fomm_inputs:adapt",  # finetune.adapt for landmark models
+    importers=[f"{PACKAGE}.fomm_import:import_fomm"],
 )
 
 
@@ -67,3 +75,5 @@ def register_modalities(register):
 def register_networks(register):
     register("talking_head", f"{PACKAGE}.nets:talking_head", kind="generator")
     register("projection_patchgan", f"{PACKAGE}.nets:projection_patchgan", kind="discriminator")
+    register("fomm", f"{PACKAGE}.fomm_nets:FommGenerator", kind="generator")
+    register("fomm_discriminator", f"{PACKAGE}.fomm_nets:fomm_discriminator", kind="discriminator")
