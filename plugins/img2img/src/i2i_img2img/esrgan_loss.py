@@ -110,11 +110,9 @@ class ESRGANPerceptual(_Target):
         return loss
 
 
-def _vgg19_convs(last: int) -> nn.Sequential:
-    """torchvision's VGG19 `features[: last + 1]` with ImageNet weights from the hub cache, frozen,
-    with non-inplace ReLUs so the tapped convolution outputs stay pre-activation."""
-    from torchvision.models.vgg import cfgs, make_layers
-
+def load_vgg19_features() -> dict[str, Tensor]:
+    """torchvision's ImageNet VGG19 `features` weights (keys without the `features.` prefix) from
+    torch's hub cache, or a one-line ConfigError saying how to get them."""
     from i2i.nets.vgg import weights_path
 
     path = weights_path()
@@ -126,14 +124,25 @@ def _vgg19_convs(last: int) -> nn.Sequential:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        features = make_layers(cfgs["E"], batch_norm=False)
-        features.load_state_dict(
-            {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
-        )
+        return {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     except Exception as exc:
         raise ConfigError(f"{path}: not usable VGG19 weights ({str(exc).splitlines()[0][:120]})") from None
+
+
+def _vgg19_convs(last: int) -> nn.Sequential:
+    """VGG19 `features[: last + 1]` with ImageNet weights, frozen, with non-inplace ReLUs so the
+    tapped convolution outputs stay pre-activation."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = make_layers(cfgs["E"], batch_norm=False)
+    try:
+        features.load_state_dict(load_vgg19_features())
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"VGG19 weights do not fit torchvision's vgg19 ({str(exc).splitlines()[0][:120]})"
+        ) from None
     layers = [nn.ReLU(inplace=False) if isinstance(m, nn.ReLU) else m for m in features[: last + 1]]
     return nn.Sequential(*layers).eval().requires_grad_(False)
 
 
-__all__ = ["ESRGANL1", "ESRGANPerceptual", "gaussian_kernel", "usm_sharpen"]
+__all__ = ["ESRGANL1", "ESRGANPerceptual", "gaussian_kernel", "load_vgg19_features", "usm_sharpen"]
