@@ -65,9 +65,16 @@ def spade_patchgan(
     num_scales: int = 2,
     norm: str = "instance",
     spectral: bool = True,
+    cond_channels: int | None = None,
 ) -> ConcatPatchDiscriminator:
-    """SPADE's discriminator: multi-scale PatchGANs on [one-hot labels + edges, image]."""
-    return patchgan(3, label_channels(num_classes), ndf, n_layers, norm, spectral, num_scales)
+    """SPADE's discriminator: multi-scale PatchGANs on [one-hot labels + edges, image].
+
+    cond_channels: the width of `Condition.maps` when it is not num_classes + 1 (an imported
+    SPADE layout with a don't-care channel or without the edge channel: `spade_nvlabs`'s
+    label_channels). n_layers counts the stride-2 and stride-1 hidden layers as the core's
+    PatchGAN does: 3 here is the original SPADE's ``--n_layers_D 4``."""
+    channels = label_channels(num_classes) if cond_channels is None else int(cond_channels)
+    return patchgan(3, channels, ndf, n_layers, norm, spectral, num_scales)
 
 
 class StyleEncoder(nn.Module):
