@@ -93,6 +93,7 @@ class SegDataset(I2IDataset):
             self.palette,
             self.classes.ignore_index,
             labels_path,
+            classes=self.classes,  # the data set's index/don't-care convention (label presets)
         )
         instances = (
             label_to_tensor(_index_image(out["instances"]))[0]
