@@ -63,6 +63,7 @@ MODALITY = Modality(
     evaluator=f"{PACKAGE}.evaluate:evaluate",
     adapt=f"{PACKAGE}.fomm_inputs:adapt",  # finetune.adapt for landmark models
     importers=[f"{PACKAGE}.fomm_import:import_fomm"],
+    presets={"fomm": f"{PACKAGE}:configs/fomm.yaml"},
 )
 
 
@@ -77,3 +78,15 @@ def register_networks(register):
     register("projection_patchgan", f"{PACKAGE}.nets:projection_patchgan", kind="discriminator")
     register("fomm", f"{PACKAGE}.fomm_nets:FommGenerator", kind="generator")
     register("fomm_discriminator", f"{PACKAGE}.fomm_nets:fomm_discriminator", kind="discriminator")
+
+
+@hookimpl
+def register_loss_terms(register):
+    register("fomm_perceptual", f"{PACKAGE}.fomm_train:Perceptual", side="generator")
+    register("fomm_equivariance_value", f"{PACKAGE}.fomm_train:EquivarianceValue", side="generator")
+    register("fomm_equivariance_jacobian", f"{PACKAGE}.fomm_train:EquivarianceJacobian", side="generator")
+
+
+@hookimpl
+def register_recipes(register):
+    register("fomm", f"{PACKAGE}.fomm_train:FommRecipe")
