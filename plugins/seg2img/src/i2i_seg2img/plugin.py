@@ -33,8 +33,8 @@ MODALITY = Modality(
     demo_data=f"{PACKAGE}.demo:write_scenes",
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",
     evaluator=f"{PACKAGE}.evaluate:evaluate",
-    presets={"pix2pixhd": f"{PACKAGE}:configs/pix2pixhd.yaml"},
-    importers=[f"{PACKAGE}.pix2pixhd_import:import_pix2pixhd"],
+    presets={"pix2pixhd": f"{PACKAGE}:configs/pix2pixhd.yaml", "spade": f"{PACKAGE}:configs/spade.yaml"},
+    importers=[f"{PACKAGE}.pix2pixhd_import:import_pix2pixhd", f"{PACKAGE}.spade_import:import_spade"],
 )
 
 
@@ -46,6 +46,7 @@ def register_modalities(register):
 @hookimpl
 def register_networks(register):
     register("spade", f"{PACKAGE}.nets:spade", kind="generator")
+    register("spade_nvlabs", f"{PACKAGE}.spade_nvlabs:spade_nvlabs", kind="generator")
     register("spade_patchgan", f"{PACKAGE}.nets:spade_patchgan", kind="discriminator")
     register("pix2pixhd", f"{PACKAGE}.pix2pixhd:pix2pixhd", kind="generator")
     register("pix2pixhd_multiscale", f"{PACKAGE}.pix2pixhd:pix2pixhd_multiscale", kind="discriminator")
