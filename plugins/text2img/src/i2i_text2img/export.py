@@ -56,6 +56,8 @@ def parts(pipe: Any, batch: Mapping[str, Any]) -> list[ExportPart]:
     files = {}
     if getattr(tokenizer, "backend_tokenizer", None) is not None:  # a fast (Rust) tokenizer
         files["tokenizer.json"] = partial(_write_tokenizer, tokenizer, limit)
+    if hasattr(tokenizer, "write_vocabulary"):  # DF-GAN's DAMSM encoder: its word list (vocab.json)
+        files["vocab.json"] = tokenizer.write_vocabulary
     info = {
         "inputs_meaning": {"input_ids": "int64 (B, T)", "attention_mask": "int64 (B, T), 1 for real tokens"},
         "outputs_meaning": {
