@@ -238,6 +238,20 @@ def test_export_writes_generator_and_damsm_encoder(tmp_path):
     assert result.max_abs_diff <= 1e-3
     part = result.parts["text_encoder"]
     assert part.model.exists() and part.max_abs_diff <= 1e-4
+    words = json.loads(part.files["vocab.json"].read_text())["words"]
+    assert words == read_vocabulary(FIXTURE / "captions_DAMSM.pickle")
+    # the exported encoder alone (ONNX Runtime + vocab.json) gives the original's sentence vectors
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(part.model), providers=["CPUExecutionProvider"])
+    ids = [tokenize(p, {w: i for i, w in enumerate(words)})[0] for p in PROMPTS]
+    width = max(map(len, ids))
+    feed = {
+        "input_ids": np.array([r + [0] * (width - len(r)) for r in ids], dtype=np.int64),
+        "attention_mask": np.array([[1] * len(r) + [0] * (width - len(r)) for r in ids], dtype=np.int64),
+    }
+    vector = session.run(None, feed)[0]
+    assert np.abs(vector - np.load(FIXTURE / "sent_emb.npy")).max() <= 1e-5
 
 
 def test_damsm_encoder_equals_the_packed_lstm():

@@ -23,6 +23,7 @@ outside the vocabulary dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import re
@@ -174,6 +175,12 @@ class _Tokenizer:
             ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
             mask[i, : len(r)] = 1
         return {"input_ids": ids, "attention_mask": mask}
+
+    def write_vocabulary(self, path: Path) -> None:
+        """vocab.json beside an exported encoder: the words by id and how captions become ids."""
+        rule = "lower case; runs of \\w; non-ASCII characters dropped from each; unknown words dropped"
+        words = unpack_words(self.owner.words)
+        Path(path).write_text(json.dumps({"tokenize": rule, "pad_id": 0, "words": words}) + "\n")
 
 
 class DAMSMText(nn.Module):
