@@ -84,18 +84,21 @@ def import_spade(path: str | Path) -> tuple[dict[str, Any], SpadeNVGenerator]:
     encoder_path = _encoder_path(path)
     encoder_state, encoder_arch = None, None
     if arch["use_vae"] and encoder_path is not None and encoder_path.is_file():
-        encoder_state = _read_state(encoder_path)
+        try:
+            encoder_state = _read_state(encoder_path)
+        except InputError as exc:
+            raise InputError(path, f"{encoder_path} beside it: {exc.problem}") from None
         try:
             encoder_arch = _infer_encoder(encoder_state, arch["z_dim"])
         except _NotRecognised as exc:
-            raise InputError(encoder_path, f"not the SPADE style encoder of {path.name}: {exc}") from None
+            raise InputError(path, f"{encoder_path} is not its SPADE style encoder: {exc}") from None
     elif arch["use_vae"]:
         missing = encoder_path if encoder_path is not None else path.parent / "latest_net_E.pth"
         _stderr(f"{missing}: not found; the VAE generator imports without its style encoder (no --style)")
     try:
         config = _generator_config(arch, opt, encoder_arch)
     except _NotRecognised as exc:
-        raise InputError(encoder_path or path, f"not the SPADE style encoder of {path.name}: {exc}") from None
+        raise InputError(path, f"{encoder_path} is not its SPADE style encoder: {exc}") from None
     generator = _build(path, config)
     try:
         converted = _convert(state, "net.", generator.state_dict())
@@ -144,19 +147,27 @@ def _encoder_path(path: Path) -> Path | None:
     return path.with_name(path.name.replace("_net_G", "_net_E"))
 
 
-def read_opt_txt(path: Path) -> dict[str, str]:
+def _opt_error(opt_path: Path, checkpoint: Path | None, problem: str) -> InputError:
+    """A problem of opt.txt, reported against the checkpoint it belongs to and naming opt.txt
+    (the pipeline reports every importer's problem against the checkpoint, in one line)."""
+    if checkpoint is None:
+        return InputError(opt_path, problem)
+    return InputError(checkpoint, f"{opt_path}: {problem}")
+
+
+def read_opt_txt(path: Path, checkpoint: Path | None = None) -> dict[str, str]:
     """The original's ``opt.txt`` (``{:>25}: {:<30}`` lines, optionally ``[default: x]``) -> raw strings."""
     out: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise InputError(path, f"cannot read the options file ({exc.strerror})") from None
+        raise _opt_error(path, checkpoint, f"cannot read the options file ({exc.strerror})") from None
     for line in text.splitlines():
         key, sep, rest = line.strip().partition(": ")
         if sep and re.fullmatch(r"\w+", key):
             out[key] = rest.split("\t", 1)[0].strip()
     if not out:
-        raise InputError(path, "not the original's opt.txt (no 'name: value' lines)")
+        raise _opt_error(path, checkpoint, "not the original's opt.txt (no 'name: value' lines)")
     return out
 
 
@@ -175,15 +186,15 @@ def _options(path: Path, arch: Mapping[str, Any]) -> Options:
             f"{' + dontcare' if opt.contain_dontcare_label else ''}{'' if opt.no_instance else ' + instance'}"
             f" ({opt.dataset_mode})"
         )
-        _check_grid(path, arch, opt)
+        _check_grid(opt_path, arch, opt, path)
         return opt
-    raw = read_opt_txt(opt_path)
+    raw = read_opt_txt(opt_path, path)
 
     def get(key: str, kind: type, default: Any = None) -> Any:
         if key not in raw:
             if default is not None:
                 return default
-            raise InputError(opt_path, f"no {key!r} option (is this the original SPADE's opt.txt?)")
+            raise _opt_error(opt_path, path, f"no {key!r} option (is this the original SPADE's opt.txt?)")
         value = raw[key]
         try:
             if kind is bool:
@@ -192,7 +203,7 @@ def _options(path: Path, arch: Mapping[str, Any]) -> Options:
                 return value == "True"
             return kind(value)
         except ValueError:
-            raise InputError(opt_path, f"{key}: expected {kind.__name__}, got {value!r}") from None
+            raise _opt_error(opt_path, path, f"{key}: expected {kind.__name__}, got {value!r}") from None
 
     opt = Options(
         get("label_nc", int),
@@ -204,34 +215,37 @@ def _options(path: Path, arch: Mapping[str, Any]) -> Options:
         get("dataset_mode", str, "custom"),
     )
     if get("netG", str, "spade") != "spade":
-        raise InputError(
-            opt_path, f"netG is {raw['netG']!r}: only the SPADE generator (--netG spade) imports here"
+        raise _opt_error(
+            opt_path, path, f"netG is {raw['netG']!r}: only the SPADE generator (--netG spade) imports here"
         )
     expected = opt.label_nc + int(opt.contain_dontcare_label) + int(not opt.no_instance)
     if expected != channels:
-        raise InputError(
+        raise _opt_error(
             opt_path,
+            path,
             f"label_nc {opt.label_nc}, contain_dontcare_label {opt.contain_dontcare_label}, no_instance "
             f"{opt.no_instance} give {expected} input channels, but {path.name} takes {channels}",
         )
     if "ngf" in raw and get("ngf", int) != arch["ngf"]:
-        raise InputError(opt_path, f"ngf is {raw['ngf']} but {path.name} has ngf {arch['ngf']}")
+        raise _opt_error(opt_path, path, f"ngf is {raw['ngf']} but {path.name} has ngf {arch['ngf']}")
     if opt.num_upsampling_layers not in ("normal", "more", "most"):
-        raise InputError(
-            opt_path, f"num_upsampling_layers {opt.num_upsampling_layers!r} is not normal/more/most"
+        raise _opt_error(
+            opt_path, path, f"num_upsampling_layers {opt.num_upsampling_layers!r} is not normal/more/most"
         )
     if (opt.num_upsampling_layers == "most") != arch["most"]:
         has = "has" if arch["most"] else "has no"
-        raise InputError(
-            opt_path, f"num_upsampling_layers is {opt.num_upsampling_layers} but {path.name} {has} up_4 block"
+        raise _opt_error(
+            opt_path,
+            path,
+            f"num_upsampling_layers is {opt.num_upsampling_layers} but {path.name} {has} up_4 block",
         )
     if "norm_G" in raw:
-        _check_norm_g(opt_path, raw["norm_G"], arch)
+        _check_norm_g(opt_path, raw["norm_G"], arch, path)
     if arch["use_vae"] != get("use_vae", bool, arch["use_vae"]):
-        raise InputError(
-            opt_path, f"use_vae is {raw['use_vae']} but {path.name} says otherwise (its fc layer)"
+        raise _opt_error(
+            opt_path, path, f"use_vae is {raw['use_vae']} but {path.name} says otherwise (its fc layer)"
         )
-    _check_grid(opt_path, arch, opt)
+    _check_grid(opt_path, arch, opt, path)
     return opt
 
 
@@ -239,32 +253,36 @@ def _fields(opt: Options) -> list[Any]:
     return [getattr(opt, f) for f in Options.__dataclass_fields__]
 
 
-def _check_norm_g(where: Path, norm_g: str, arch: Mapping[str, Any]) -> None:
+def _check_norm_g(where: Path, norm_g: str, arch: Mapping[str, Any], checkpoint: Path) -> None:
     """``norm_G`` ('spectralspadesyncbatch3x3') against what the weights say."""
     found = re.fullmatch(r"(spectral)?spade(\D+)(\d)x\d", norm_g)
     if found is None:
-        raise InputError(where, f"norm_G {norm_g!r} is not spade<norm><k>x<k> (optionally 'spectral' first)")
+        raise _opt_error(
+            where, checkpoint, f"norm_G {norm_g!r} is not spade<norm><k>x<k> (optionally 'spectral' first)"
+        )
     spectral, norm, kernel = bool(found.group(1)), found.group(2), int(found.group(3))
     norm = "batch" if norm in ("syncbatch", "batch") else norm
     if (spectral, norm, kernel) != (arch["spectral"], arch["norm"], arch["kernel_size"]):
-        raise InputError(
+        raise _opt_error(
             where,
+            checkpoint,
             f"norm_G {norm_g!r} does not match the weights (spectral {arch['spectral']}, {arch['norm']} norm, "
             f"kernel {arch['kernel_size']})",
         )
 
 
-def _check_grid(where: Path, arch: Mapping[str, Any], opt: Options) -> None:
+def _check_grid(where: Path, arch: Mapping[str, Any], opt: Options, checkpoint: Path) -> None:
     """With the VAE, fc's output is 16 ngf * the latent grid: it must be the options' grid."""
     from i2i_seg2img.spade_nvlabs import latent_grid
 
     try:
         sh, sw = latent_grid(opt.crop_size, opt.aspect_ratio, opt.num_upsampling_layers)
     except ValueError as exc:
-        raise InputError(where, str(exc)) from None
+        raise _opt_error(where, checkpoint, str(exc)) from None
     if arch["use_vae"] and arch["fc_out"] != 16 * arch["ngf"] * sh * sw:
-        raise InputError(
+        raise _opt_error(
             where,
+            checkpoint,
             f"crop_size {opt.crop_size}, aspect_ratio {opt.aspect_ratio:g} and {opt.num_upsampling_layers} "
             f"upsampling give a {sh}x{sw} latent grid, but fc has {arch['fc_out']} outputs "
             f"(16 * ngf {arch['ngf']} * h * w)",
