@@ -91,6 +91,19 @@ def test_sentence_vectors_and_images_match_the_original(pipe):
     )
 
 
+def test_original_discriminator_loads_netD_and_netC_and_matches():
+    from i2i_text2img.dfgan import DFGANDiscriminator
+
+    saved = torch.load(FIXTURE / "state_epoch_050.pth", weights_only=True)["model"]
+    disc = DFGANDiscriminator(cond_dim=32, ndf=4, image_size=64).eval()
+    disc.load_state_dict({**saved["netD"], **saved["netC"]})  # strict: the original's keys as they are
+    images = torch.from_numpy(np.load(FIXTURE / "expected.npy")[0])
+    vector = torch.from_numpy(np.load(FIXTURE / "sent_emb.npy")[:1]).expand(2, -1)
+    with torch.no_grad():
+        (out,) = disc(images, Condition(vector=vector))
+    assert np.abs(out.logits.numpy().ravel() - np.load(FIXTURE / "d_logits.npy").ravel()).max() <= 1e-5
+
+
 def test_tokenisation_matches_the_original():
     wordtoix = {w: i for i, w in enumerate(read_vocabulary(FIXTURE / "captions_DAMSM.pickle"))}
     assert [tokenize(p, wordtoix)[0] for p in PROMPTS] == EXPECTED["ids"]

@@ -341,7 +341,8 @@ class _DBlock(nn.Module):
 
 class DFGANDiscriminator(Discriminator):
     """(image, Condition.vector) -> one 1x1 logit per image: DF-GAN's NetD (image -> 4x4 features,
-    `conv_img`, `DBlocks`) and NetC (`joint_conv` on the features with the tiled sentence)."""
+    `conv_img`, `DBlocks`) and NetC (`joint_conv` on the features with the tiled sentence), with the
+    original's key names, so a `state_epoch` file's netD and netC state dicts load into it as they are."""
 
     def __init__(self, cond_dim: int = 256, ndf: int = 32, image_size: int = 256) -> None:
         super().__init__()
@@ -364,11 +365,6 @@ class DFGANDiscriminator(Discriminator):
             features.append(x)
         y = cond.vector.to(x.dtype)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         return [DOutput(self.joint_conv(torch.cat([x, y], dim=1)).flatten(1), features)]
-
-
-def discriminator_key(key: str) -> str:
-    """Original keys -> DFGANDiscriminator keys: netD's are the same, netC's `joint_conv.*` too."""
-    return key
 
 
 __all__ = [
