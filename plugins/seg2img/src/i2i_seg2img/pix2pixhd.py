@@ -48,7 +48,8 @@ class BatchNorm(nn.BatchNorm2d):
     pix2pixHD's test.py never calls eval(), so its batch-norm models generate with the statistics
     of the test image (batch 1), not the running averages. `stats="input"` reproduces that per
     image (the same as train-mode batch norm at batch 1, and independent of batch companions at
-    larger batches); "running" is PyTorch's usual eval mode. Training mode is plain batch norm.
+    larger batches; group_norm with a group per channel computes it); "running" is PyTorch's
+    usual eval mode. Training mode is plain batch norm.
     """
 
     def __init__(self, channels: int, stats: str = "input") -> None:
@@ -58,19 +59,34 @@ class BatchNorm(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.training or self.stats == "running":
             return super().forward(x)
-        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+
+class InstanceNorm(nn.Module):
+    """The original's InstanceNorm2d(affine=False): each channel of each image normalised over
+    its pixels. Computed as group_norm with one group per channel, the same numbers (biased
+    variance, eps 1e-5) but 2-3x faster than instance_norm on the CPU with PyTorch 2.14, where
+    norms are about a fifth of this generator's time (benchmarks/bench_pix2pixhd.py)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.channels = channels
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(x, self.channels, eps=self.eps)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
-    """ "batch" (affine, running statistics) or "instance" (neither), as the original's --norm."""
+    """The original's --norm: "batch" (affine, running statistics) or "instance" (neither)."""
     if kind == "batch":
         return BatchNorm(channels)
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return InstanceNorm(channels)
 
 
 def _stage(conv: nn.Module, norm: str, channels: int) -> nn.Sequential:
     """conv -> norm -> ReLU, the unit every down- and upsampling step is made of."""
-    return nn.Sequential(OrderedDict(conv=conv, norm=_norm(norm, channels), act=nn.ReLU()))
+    return nn.Sequential(OrderedDict(conv=conv, norm=_norm(norm, channels), act=nn.ReLU(inplace=True)))
 
 
 def _stem(in_channels: int, channels: int, norm: str) -> nn.Sequential:
@@ -80,7 +96,7 @@ def _stem(in_channels: int, channels: int, norm: str) -> nn.Sequential:
             pad=nn.ReflectionPad2d(3),
             conv=nn.Conv2d(in_channels, channels, kernel_size=7),
             norm=_norm(norm, channels),
-            act=nn.ReLU(),
+            act=nn.ReLU(inplace=True),
         )
     )
 
@@ -107,7 +123,7 @@ class ResBlock(nn.Module):
         self.pad1 = nn.ReflectionPad2d(1)
         self.conv1 = nn.Conv2d(channels, channels, kernel_size=3)
         self.norm1 = _norm(norm, channels)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.pad2 = nn.ReflectionPad2d(1)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size=3)
         self.norm2 = _norm(norm, channels)
