@@ -25,7 +25,7 @@ from i2i.errors import InputError
 from i2i.pipeline import Pipeline, load_pipeline
 from i2i.plugins import get_modality
 from i2i_seg2img.pix2pixhd import BatchNorm
-from i2i_seg2img.pix2pixhd_import import import_pix2pixhd
+from i2i_seg2img.pix2pixhd_import import import_pix2pixhd, infer_architecture, key_map
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pix2pixhd"
 BIN = Path(sys.executable).parent
@@ -239,3 +239,35 @@ def test_preset_is_full_size_pix2pixhd() -> None:
     assert sum(p.numel() for p in generator.parameters()) == ORIGINAL_GLOBAL_G_PARAMS
     assert sum(p.numel() for p in discriminator.parameters()) == ORIGINAL_D_PARAMS
     assert generator.size_multiple == 16 and len(discriminator.scales) == 3
+
+
+def test_old_pytorch_and_dataparallel_files_load(tmp_path: Path) -> None:
+    """Files from PyTorch < 0.4 kept InstanceNorm statistics and lacked BatchNorm's
+    num_batches_tracked; nn.DataParallel prefixes keys with 'module.'. All three still import."""
+    folder = FIXTURES / "global-instance"
+    state = torch.load(folder / "latest_net_G.pth", weights_only=True)
+    modules = dict(import_pix2pixhd(folder / "latest_net_G.pth")[1].named_modules())
+    legacy = dict(state)
+    for original, ours in key_map(infer_architecture(state)).items():
+        if "norm" in ours:  # the norm layers, which have no keys of their own today
+            channels = modules[ours].channels
+            legacy[f"{original}.running_mean"] = torch.zeros(channels)
+            legacy[f"{original}.running_var"] = torch.ones(channels)
+    assert len(legacy) > len(state)
+    (tmp_path / "legacy").mkdir()
+    torch.save({f"module.{k}": v for k, v in legacy.items()}, tmp_path / "legacy" / "latest_net_G.pth")
+    shutil.copy(folder / "opt.txt", tmp_path / "legacy" / "opt.txt")
+    pipe = load_pipeline(tmp_path / "legacy" / "latest_net_G.pth", plugin="seg2img", device="cpu")
+    assert (
+        float(np.abs(_generate(pipe, _inputs(folder)) - np.load(folder / "expected.npy")).max()) <= TOLERANCE
+    )
+
+    batch_folder = FIXTURES / "local-batch"
+    state = torch.load(batch_folder / "latest_net_G.pth", weights_only=True)
+    (tmp_path / "old_bn").mkdir()
+    old = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old_bn" / "latest_net_G.pth")
+    shutil.copy(batch_folder / "opt.txt", tmp_path / "old_bn" / "opt.txt")
+    pipe = load_pipeline(tmp_path / "old_bn" / "latest_net_G.pth", plugin="seg2img", device="cpu")
+    expected = np.load(batch_folder / "expected.npy")
+    assert float(np.abs(_generate(pipe, _inputs(batch_folder)) - expected).max()) <= TOLERANCE

@@ -83,14 +83,9 @@ def import_pix2pixhd(
             )
         options = read_options(path.parent / OPT_FILE)
         if options is None:
-            channels = _assume_channels(arch["in_channels"])
-            notice(
-                f"{path}: no {OPT_FILE} beside it; assumed label_nc {channels[0]} plus the instance-edge "
-                "channel (pix2pixHD's default: no --no_instance, no features)"
-            )
+            label_nc, instance = _assume_channels(arch["in_channels"])
         else:
-            channels = _channels_from_options(options, arch)
-        label_nc, instance = channels
+            label_nc, instance = _channels_from_options(options, arch)
         generator_config = {
             "name": "pix2pixhd",
             "num_classes": label_nc,
@@ -105,6 +100,11 @@ def import_pix2pixhd(
         raise InputError(path, f"not a recognised {FORMAT}: {exc}") from None
     except _Unsupported as exc:
         raise InputError(path, f"a {FORMAT}, but {exc}") from None
+    if options is None:
+        notice(
+            f"{path}: no {OPT_FILE} beside it; assumed label_nc {label_nc} plus the instance-edge "
+            "channel (pix2pixHD's default: no --no_instance, no features)"
+        )
     conditioner = {"num_classes": label_nc, "instance_edges": instance, "style_dim": 0}
     override = {
         "model": {"generator": generator_config, "conditioner": conditioner},
