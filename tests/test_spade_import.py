@@ -254,3 +254,19 @@ def test_a_class_id_out_of_the_models_range_names_the_file(tmp_path: Path) -> No
         run_files(pipe, {"labels": str(tmp_path / "bad.png")}, tmp_path / "out.png")
     assert _run([*argv, "--out", str(tmp_path / "out.png")]) == 2
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_fast_inference_path_is_the_reference_path_and_follows_weight_changes() -> None:
+    """Inference runs on frozen weight copies (spectral norm applied once, gamma/beta fused,
+    channels_last): the same outputs as the module path autograd uses, rebuilt after a change."""
+    pipe = load_pipeline(MORE / "latest_net_G.pth", plugin="seg2img", device="cpu")
+    batch = _batch(pipe, MORE, "a")
+    cond = pipe.conditioner(batch)
+    before = pipe.generate(batch)
+    with torch.no_grad():
+        pipe.generator.net.up_3.norm_1.mlp_beta.bias.add_(0.5)  # in place, as an optimiser or EMA
+    after = pipe.generate(batch)
+    with torch.enable_grad():
+        reference = pipe.generator(cond).detach()  # eval mode with autograd: the module path
+    assert (after - reference).abs().max() <= 1e-5
+    assert (after - before).abs().max() > 0.01

@@ -20,6 +20,12 @@ linear layer fixes it; the original's own input size gives the original's grid e
 
 Sync batch norm ("syncbatch") is ordinary batch norm here: identical in eval mode, and
 `train.sync_batchnorm` converts it for multi-GPU training.
+
+Inference (eval mode without autograd) runs on frozen copies of the weights (`Frozen`): spectral
+norm applied once instead of in every call, each SPADE's gamma and beta convolutions fused into
+one (with the 1 of ``1 + gamma`` in its bias), everything channels_last. The same arithmetic in
+another order: outputs differ from the reference path by ~1e-6 and it is ~1.5x faster on a CPU
+(benchmarks/bench_spade.py). The copies are rebuilt when any weight changes.
 """
 
 from __future__ import annotations
@@ -71,8 +77,13 @@ class SpadeNorm(nn.Module):
         self.mlp_gamma = nn.Conv2d(hidden, channels, kernel_size, padding=pad)
         self.mlp_beta = nn.Conv2d(hidden, channels, kernel_size, padding=pad)
 
-    def forward(self, x: Tensor, seg: Tensor) -> Tensor:
+    def forward(self, x: Tensor, seg: Tensor, frozen: Frozen | None = None) -> Tensor:
         """`seg` is already at x's size (the generator resamples it once per resolution)."""
+        if frozen is not None:
+            actv = F.relu(frozen.conv(self.mlp_shared[0], seg))
+            weight, bias = frozen.gamma_beta[id(self)]
+            one_plus_gamma, beta = F.conv2d(actv, weight, bias, 1, self.mlp_gamma.padding).chunk(2, dim=1)
+            return torch.addcmul(beta, self.param_free_norm(x), one_plus_gamma)
         actv = self.mlp_shared(seg)
         return self.param_free_norm(x) * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
@@ -93,11 +104,46 @@ class SpadeResBlock(nn.Module):
             self.conv_s = maybe_spectral(nn.Conv2d(fin, fout, 1, bias=False), spectral)
             self.norm_s = SpadeNorm(fin, label_channels, **spade)
 
-    def forward(self, x: Tensor, seg: Tensor) -> Tensor:
-        skip = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+    def forward(self, x: Tensor, seg: Tensor, frozen: Frozen | None = None) -> Tensor:
+        conv = _conv if frozen is None else frozen.conv
+        skip = conv(self.conv_s, self.norm_s(x, seg, frozen)) if self.learned_shortcut else x
+        dx = conv(self.conv_0, F.leaky_relu(self.norm_0(x, seg, frozen), 0.2))
+        dx = conv(self.conv_1, F.leaky_relu(self.norm_1(dx, seg, frozen), 0.2))
         return skip + dx
+
+
+def _conv(layer: nn.Module, x: Tensor) -> Tensor:
+    return layer(x)
+
+
+class Frozen:
+    """Inference copies of a SpadeNet's convolution weights (see the module docstring), keyed by
+    module; `stale` says whether a weight changed since (load_state_dict, an optimiser step, EMA)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.key = _weights_key(net)
+        self.weights: dict[int, tuple[Tensor, Tensor | None]] = {}
+        self.gamma_beta: dict[int, tuple[Tensor, Tensor]] = {}
+        cl = torch.channels_last
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):  # a parametrized weight (spectral norm) is computed here, once
+                self.weights[id(module)] = (module.weight.detach().contiguous(memory_format=cl), module.bias)
+            if isinstance(module, SpadeNorm):
+                gamma, beta = module.mlp_gamma, module.mlp_beta
+                weight = torch.cat([gamma.weight, beta.weight]).contiguous(memory_format=cl)
+                self.gamma_beta[id(module)] = (weight, torch.cat([gamma.bias + 1, beta.bias]))
+
+    def stale(self, net: nn.Module) -> bool:
+        return self.key != _weights_key(net)
+
+    def conv(self, layer: nn.Module, x: Tensor) -> Tensor:
+        weight, bias = self.weights[id(layer)]
+        return F.conv2d(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def _weights_key(net: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Identity and version of every parameter and buffer: any in-place change bumps a version."""
+    return tuple((t.data_ptr(), t._version) for t in (*net.parameters(), *net.buffers()))
 
 
 class SpadeNet(nn.Module):
@@ -152,14 +198,27 @@ class SpadeNet(nn.Module):
             return self.latent
         return h // m, w // m
 
+    def frozen(self) -> Frozen:
+        """The inference copies of the weights, rebuilt when a weight has changed."""
+        cached = self.__dict__.get("_frozen")
+        if cached is None or cached.stale(self):
+            with torch.no_grad():
+                cached = Frozen(self)
+            self.__dict__["_frozen"] = cached  # not a submodule, not in the state dict
+        return cached
+
     def forward(self, seg: Tensor, z: Tensor | None = None) -> Tensor:
+        frozen = None if self.training or torch.is_grad_enabled() else self.frozen()
+        if frozen is not None:
+            seg = seg.contiguous(memory_format=torch.channels_last)
         sh, sw = self.grid(*seg.shape[-2:])
         if self.use_vae:
             if z is None:
                 z = seg.new_zeros(seg.shape[0], self.z_dim)
             x = self.fc(z.to(seg.dtype)).view(-1, self.width, sh, sw)
         else:
-            x = self.fc(F.interpolate(seg, size=(sh, sw), mode="nearest"))
+            small = F.interpolate(seg, size=(sh, sw), mode="nearest")
+            x = self.fc(small) if frozen is None else frozen.conv(self.fc, small)
         resampled: dict[tuple[int, int], Tensor] = {}
 
         def at(x: Tensor) -> Tensor:
@@ -171,19 +230,21 @@ class SpadeNet(nn.Module):
         def up(x: Tensor) -> Tensor:
             return F.interpolate(x, scale_factor=2, mode="nearest")
 
-        x = self.head_0(x, at(x))
+        x = self.head_0(x, at(x), frozen)
         x = up(x)
-        x = self.G_middle_0(x, at(x))
+        x = self.G_middle_0(x, at(x), frozen)
         if self.num_upsampling_layers in ("more", "most"):
             x = up(x)
-        x = self.G_middle_1(x, at(x))
+        x = self.G_middle_1(x, at(x), frozen)
         ups = [self.up_0, self.up_1, self.up_2, self.up_3]
         if self.num_upsampling_layers == "most":
             ups.append(self.up_4)
         for block in ups:
             x = up(x)
-            x = block(x, at(x))
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+            x = block(x, at(x), frozen)
+        x = F.leaky_relu(x, 0.2)
+        x = self.conv_img(x) if frozen is None else frozen.conv(self.conv_img, x)
+        return torch.tanh(x).contiguous()
 
 
 class ConvEncoder(nn.Module):
