@@ -8,7 +8,7 @@ Synchronized-BatchNorm-PyTorch's sync_batchnorm in models/networks/; it is patch
 CPU exactly as tests/fixtures/spade/make_fixtures.py patches it (SPADE's hidden width stays 128).
 The model is the original's full-width generator for a Cityscapes-like label map: ``--ngf 64
 --label_nc 35`` + the instance-edge channel, ``--norm_G spectralspadesyncbatch3x3``,
-``--num_upsampling_layers normal``, ``--crop_size`` = --size, aspect ratio 1 (92 M parameters),
+``--num_upsampling_layers normal``, ``--crop_size`` = --size, aspect ratio 1 (93.0 M parameters),
 seeded random weights (make_fixtures' `randomize`), saved by the original's
 ``Pix2PixModel.save``; i2i imports that file with ``load_pipeline(..., plugin="seg2img")``.
 
