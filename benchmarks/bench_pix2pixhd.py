@@ -4,11 +4,19 @@
     python benchmarks/bench_pix2pixhd.py --original /tmp/anchors/pix2pixHD [--size 256x512] [--reps 5]
 
 `--original` (or $PIX2PIXHD_ORIGINAL) is a checkout of github.com/NVIDIA/pix2pixHD; it is patched
-to run on the CPU exactly as tests/fixtures/pix2pixhd/make_fixtures.py patches it. The model is
-the full-size 512p global generator (``--netG global --ngf 64 --n_downsample_global 4
---n_blocks_global 9``, instance norm, 35 Cityscapes label classes + the instance-edge channel,
-182.5 M parameters) with seeded random weights, saved by the original's save_network with its
-opt.txt; i2i imports that file with `load_pipeline(..., plugin="seg2img")`.
+to run on the CPU exactly as tests/fixtures/pix2pixhd/make_fixtures.py patches it. The model is a
+full-size Cityscapes generator (``--model 512p``: ``--netG global --ngf 64 --n_downsample_global 4
+--n_blocks_global 9``, 182.5 M parameters; ``1024p``: the published ``--netG local --ngf 32``,
+182.9 M), instance norm, 35 label classes + the instance-edge channel, seeded random weights,
+saved by the original's save_network with its opt.txt (``--no-opt-txt`` removes it before i2i
+imports the file, as the published checkpoint comes); i2i imports it with
+`load_pipeline(..., plugin="seg2img")`. The label map is synthetic (``--size``) or a PNG
+(``--labels``, ``--instances``, e.g. the checkout's datasets/cityscapes samples).
+
+    python benchmarks/bench_pix2pixhd.py --original /tmp/anchors/pix2pixHD --model 1024p --no-opt-txt \
+        --labels /tmp/anchors/pix2pixHD/datasets/cityscapes/test_label/frankfurt_000000_000576_gtFine_labelIds.png \
+        --instances /tmp/anchors/pix2pixHD/datasets/cityscapes/test_inst/frankfurt_000000_000576_gtFine_instanceIds.png \
+        --reps 1 --out benchmarks/results/pix2pixhd-1024p-cityscapes-vm.json
 
 Timed, one image (H x W from --size) per call, after one warm-up call each, interleaved
 (original, i2i, original, i2i, ...) because the machine is shared, medians reported:
@@ -18,7 +26,7 @@ Timed, one image (H x W from --size) per call, after one warm-up call each, inte
 - ``original_no_grad``: the same call under `torch.no_grad()`, the fairest original;
 - ``i2i``: `Pipeline.generate` (what i2i-run runs: conditioner + generator, no_grad, clamp);
 
-plus the max abs difference of i2i's output to the original's. Writes
+plus the max abs difference of i2i's output to the original's, wall and CPU (process) times. Writes
 benchmarks/results/pix2pixhd-vm.json (or --out) and prints the same JSON.
 """
 

@@ -271,3 +271,17 @@ def test_old_pytorch_and_dataparallel_files_load(tmp_path: Path) -> None:
     pipe = load_pipeline(tmp_path / "old_bn" / "latest_net_G.pth", plugin="seg2img", device="cpu")
     expected = np.load(batch_folder / "expected.npy")
     assert float(np.abs(_generate(pipe, _inputs(batch_folder)) - expected).max()) <= TOLERANCE
+
+
+def test_imported_model_saves_as_an_i2i_model_file(tmp_path: Path) -> None:
+    from i2i.engine import checkpoint
+
+    folder = FIXTURES / "local2-instance"
+    pipe = load_pipeline(folder / "latest_net_G.pth", plugin="seg2img", device="cpu")
+    modules = {"generator": pipe.generator, "conditioner": pipe.conditioner}
+    checkpoint.save_model(
+        tmp_path / "p2phd.safetensors", pipe.config.to_json(), modules, {"plugin": "seg2img"}
+    )
+    reloaded = load_pipeline(tmp_path / "p2phd.safetensors", device="cpu")  # no importer, no opt.txt
+    expected = np.load(folder / "expected.npy")
+    assert float(np.abs(_generate(reloaded, _inputs(folder)) - expected).max()) <= TOLERANCE
