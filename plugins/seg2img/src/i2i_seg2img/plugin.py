@@ -35,6 +35,7 @@ MODALITY = Modality(
     evaluator=f"{PACKAGE}.evaluate:evaluate",
     presets={"pix2pixhd": f"{PACKAGE}:configs/pix2pixhd.yaml", "spade": f"{PACKAGE}:configs/spade.yaml"},
     importers=[f"{PACKAGE}.pix2pixhd_import:import_pix2pixhd", f"{PACKAGE}.spade_import:import_spade"],
+    validate_config=f"{PACKAGE}.validate:validate",
 )
 
 
