@@ -102,3 +102,45 @@ def test_fine_tune_an_original_checkpoint(tmp_path: Path) -> None:
     batch = tuned.prepare({"labels": labels[None]})
     out = tuned.generate(torch.utils.data.default_collate([batch]))
     assert out.shape == (1, 3, 64, 128) and out.abs().max() <= 1
+
+
+def test_a_discriminator_of_another_width_is_one_line_before_training() -> None:
+    """The default config's discriminator reads i2i's layout (classes + edges); an imported SPADE
+    model with a don't-care channel needs one more: the validator says so, the preset fits."""
+    from i2i.engine.init import init_from
+    from i2i.errors import ConfigError
+    from i2i.validation import validate
+
+    modality = get_modality("seg2img")
+    imported, _ = init_from(str(FIXTURE / "latest_net_G.pth"), modality)
+    default = load_config(modality, None, ["data.num_classes=6"], imported=imported)
+    with pytest.raises(ConfigError, match="reads 7 condition channels but the conditioner makes 8"):
+        validate(modality, default)
+    validate(modality, load_config(modality, "spade", ["data.num_classes=6"], imported=imported))
+    vae = load_config(modality, "spade", ["model.generator.use_vae=true", "data.resize_mode=resize_and_crop"])
+    with pytest.raises(ConfigError, match="with use_vae the generator always makes 512x256 images"):
+        validate(modality, vae)
+
+
+def test_vae_training_feeds_the_real_photo_to_the_encoder_and_the_kl_term() -> None:
+    """While training, the conditioner passes the real photo; the generator samples z from its
+    encoder's posterior and leaves mu / logvar in Condition.aux for the `kl` term."""
+    from i2i.terms import StepContext
+    from i2i_seg2img.losses import StyleKL
+
+    vae = load_pipeline(FIXTURE.parent / "vae-normal-instance5x5" / "latest_net_G.pth", plugin="seg2img")
+    cond_net, gen = vae.conditioner.train(), vae.generator.train()
+    batch = {"labels": torch.randint(0, 5, (2, 64, 256)), "target": torch.rand(2, 3, 64, 256) * 2 - 1}
+    cond = cond_net(batch)
+    assert torch.equal(cond.refs, batch["target"])
+    torch.manual_seed(0)
+    fake = gen(cond)
+    with torch.no_grad():  # eval: spectral norm's u / v as the training call left them, no new iteration
+        mu = gen.encoder.eval()(batch["target"])[0]
+    assert torch.allclose(cond.aux["mu"], mu) and fake.shape == (2, 3, 64, 256)
+    with torch.no_grad():  # at inference the same photo gives the mean: training samples around it
+        mean = gen.eval()(cond_net.eval()({"labels": batch["labels"], "style": batch["target"]}))
+    assert (fake - mean).abs().max() > 1e-3
+    ctx = StepContext(0, "hinge", batch, cond, batch["target"], fake, [], lambda *a: [], None, aux=cond.aux)
+    kl = StyleKL()(ctx)
+    assert kl.item() > 0 and kl.requires_grad
