@@ -285,3 +285,33 @@ def test_imported_model_saves_as_an_i2i_model_file(tmp_path: Path) -> None:
     reloaded = load_pipeline(tmp_path / "p2phd.safetensors", device="cpu")  # no importer, no opt.txt
     expected = np.load(folder / "expected.npy")
     assert float(np.abs(_generate(reloaded, _inputs(folder)) - expected).max()) <= TOLERANCE
+
+
+def _in_original_layout(net: torch.nn.Module, arch: dict) -> dict[str, torch.Tensor]:
+    """An i2i pix2pixHD generator's weights under the original's key names."""
+    original = {ours: theirs for theirs, ours in key_map(arch).items()}
+    out = {}
+    for key, value in net.state_dict().items():
+        module, _, name = key.rpartition(".")
+        out[f"{original[module]}.{name}"] = value
+    return out
+
+
+def test_cityscapes_model_gets_the_cityscapes_class_colours(tmp_path: Path) -> None:
+    from i2i_seg2img.pix2pixhd import pix2pixhd
+
+    arch = {"netG": "global", "ngf": 2, "n_downsample_global": 1, "n_blocks_global": 0, "norm": "instance"}
+    torch.manual_seed(0)
+    state = _in_original_layout(pix2pixhd(35, **arch, init="default"), arch)
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    override, _ = import_pix2pixhd(tmp_path / "latest_net_G.pth", notice=lambda line: None)
+    assert override["model"]["conditioner"]["classes"] == "cityscapes"
+    pipe = load_pipeline(tmp_path / "latest_net_G.pth", plugin="seg2img", device="cpu")
+    ids = torch.full((1, 8, 8), 7)  # road
+    ids[0, 4:] = 26  # car
+    colours = torch.tensor([[128, 64, 128], [0, 0, 142]])[(ids[0] == 26).long()].permute(2, 0, 1)
+    assert np.array_equal(_generate(pipe, {"labels": colours}), _generate(pipe, {"labels": ids}))
+    # Another data set with 35 classes keeps index maps only.
+    (tmp_path / "opt.txt").write_text("label_nc: 35\ndataroot: ./datasets/mine/\n")
+    override, _ = import_pix2pixhd(tmp_path / "latest_net_G.pth")
+    assert "classes" not in override["model"]["conditioner"]

@@ -17,7 +17,9 @@ The weights give the input channel count only, not how it splits into label clas
 instance-edge channel and encoded features. That is in the ``opt.txt`` that training writes beside
 the checkpoint (``label_nc``, ``no_instance``, ``instance_feat``/``label_feat``, ``feat_num``), and
 is read from there; without it, pix2pixHD's default (label classes + the edge channel, no
-features) is assumed and said in one line on stderr.
+features) is assumed and said in one line on stderr. A 35-class model of pix2pixHD's default data
+set (no opt.txt, as the published one, or a Cityscapes dataroot) also gets the Cityscapes class
+list (`classes: cityscapes`: names and colours, so colour-coded maps work; ids unchanged).
 
 torch is imported inside the functions so that importing this module stays cheap.
 """
@@ -105,7 +107,9 @@ def import_pix2pixhd(
             f"{path}: no {OPT_FILE} beside it; assumed label_nc {label_nc} plus the instance-edge "
             "channel (pix2pixHD's default: no --no_instance, no features)"
         )
-    conditioner = {"num_classes": label_nc, "instance_edges": instance, "style_dim": 0}
+    conditioner: dict[str, Any] = {"num_classes": label_nc, "instance_edges": instance, "style_dim": 0}
+    if _is_cityscapes(label_nc, options):
+        conditioner["classes"] = "cityscapes"  # its class colours: *_color.png maps work too
     override = {
         "model": {"generator": generator_config, "conditioner": conditioner},
         "data": {"num_classes": label_nc},
@@ -255,6 +259,16 @@ def infer_architecture(state: Mapping[str, Tensor]) -> dict[str, Any]:
 
 
 # ---- input channels: opt.txt or pix2pixHD's default --------------------------------------------
+CITYSCAPES_LABEL_NC = 35  # pix2pixHD's default label_nc: Cityscapes' labelIds 0..33 (+ license plate)
+
+
+def _is_cityscapes(label_nc: int, options: Mapping[str, str] | None) -> bool:
+    """pix2pixHD's default data set (the published model, `--dataroot ./datasets/cityscapes/`)."""
+    if label_nc != CITYSCAPES_LABEL_NC:
+        return False
+    return options is None or "cityscapes" in options.get("dataroot", "").lower()
+
+
 def _assume_channels(in_channels: int) -> tuple[int, bool]:
     if in_channels < 2:
         raise _NotRecognised(f"{in_channels} input channel(s): not a label-map model")
