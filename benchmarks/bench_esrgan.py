@@ -17,11 +17,12 @@ One call = one photo (BGR uint8 array, as cv2.imread gives) -> the x4 uint8 imag
 - original: `RealESRGANer(scale=4, model=RRDBNet, tile=0, pre_pad=0, half=False).enhance(img)` as
   inference_realesrgan.py runs it (its default fp16 is a GPU option);
 - i2i: `load_pipeline(pth, plugin="img2img")` (the ESRGAN importer) then `Pipeline.generate` and the
-  conversion to uint8, the path `i2i-run` takes: fp32, the concatenation-free dense blocks and
-  channels_last (i2i_img2img.rrdb), exact to ~1e-6;
+  conversion to uint8, the path `i2i-run` takes: fp32 in channels_last (i2i_img2img.rrdb), exact to
+  ~1e-5 at full size;
+- i2i fast dense (reported): the same with `RRDBNet.fast` (concatenation-free dense blocks);
 - i2i bf16 (with --bf16; reported, not used for the ratio): the same generator under bf16 autocast, with its
   error against the fp32 original.
-Calls alternate (original, i2i, [i2i bf16,] original, ...) after no warm-up (each call is a minute or
+Calls alternate (original, i2i, i2i fast dense, [i2i bf16,] original, ...) after no warm-up (each call is a minute or
 more; the first-call overhead is small against it), and medians of wall time are reported, with each call's process CPU time beside them (the machine
 is shared: another process's load shows in wall time more than in CPU time).
 """
@@ -135,10 +136,19 @@ def main() -> None:
                 y = pipe.generator(Condition(maps=x[None])).float().clamp(-1, 1)[0]
         else:
             y = pipe.generate({"input": x[None]})[0]
-        floats["i2i_bf16" if bf16 else "i2i"] = y.add(1).div(2).numpy()
+        floats["i2i_bf16" if bf16 else "i2i_fast_dense" if pipe.generator.net.fast else "i2i"] = (
+            y.add(1).div(2).numpy()
+        )
         return y.add(1).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
-    calls = {"original": original, "i2i": i2i}
+    def i2i_fast() -> np.ndarray:
+        pipe.generator.net.fast = True
+        try:
+            return i2i()
+        finally:
+            pipe.generator.net.fast = False
+
+    calls = {"original": original, "i2i": i2i, "i2i_fast_dense": i2i_fast}
     if args.bf16:
         calls["i2i_bf16"] = lambda: i2i(True)
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -179,7 +189,9 @@ def _write(
     if "original" in med and "i2i_bf16" in med:
         record["ratio_original_over_i2i_bf16"] = round(med["original"] / med["i2i_bf16"], 2)
     ref = floats.get("original")
-    for name in ("i2i", "i2i_bf16"):
+    if "original" in med and "i2i_fast_dense" in med:
+        record["ratio_original_over_i2i_fast_dense"] = round(med["original"] / med["i2i_fast_dense"], 2)
+    for name in ("i2i", "i2i_fast_dense", "i2i_bf16"):
         if ref is not None and name in floats:
             diff = np.abs(floats[name] - ref)
             record[f"{name}_vs_original"] = {

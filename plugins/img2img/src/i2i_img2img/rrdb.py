@@ -19,8 +19,10 @@ Inference speed: a dense block convolves the growing concatenation [x, x1, ..., 
 written that is five thin convolutions (32 output channels) over inputs re-copied by each `cat`.
 The same sums can be formed by convolving each new piece once with the slices of all later
 layers' weights stacked along their outputs (one wide convolution per piece, no concatenation);
-`RRDBNet.fast` selects that path in eval mode. It is the same arithmetic in another order
-(measured max difference ~1e-6 on [0, 1]), is faster on CPUs, and keeps the original weights.
+`RRDBNet.fast = True` selects that path in eval mode. It is the same arithmetic in another order
+(measured max difference ~1e-6 on [0, 1]) and keeps the original weights, but it was not measurably
+faster on this CPU (benchmarks/bench_esrgan.py times both), so it is off by default; what is on in
+eval mode is channels_last (about 2x on 64-96 px inputs here, best-of times).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ class RRDBNet(nn.Module):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(nf, nf), nn.LeakyReLU(SLOPE)]
         layers += [_conv(nf, nf), nn.LeakyReLU(SLOPE), _conv(nf, out_nc)]
         self.model = nn.Sequential(*layers)
-        self.fast = True  # eval mode only: the concatenation-free dense blocks (see module docstring)
+        self.fast = False  # eval mode only: the concatenation-free dense blocks (see module docstring)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.unshuffle > 1:
