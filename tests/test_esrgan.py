@@ -239,3 +239,17 @@ def test_perceptual_term_matches_basicsr(monkeypatch) -> None:
     expected = json.loads((FIXTURES / "fixtures.json").read_text())["losses"]
     value = float(term(ctx))
     assert value == pytest.approx(expected["perceptual(perceptual_fake.npy, usm_out.npy)"], rel=1e-5)
+
+
+def test_a_safetensors_copy_imports_too(tmp_path: Path) -> None:
+    """ESRGAN files converted to .safetensors (as chaiNNer users keep them) give the same model."""
+    from safetensors.torch import save_file
+
+    state = torch.load(FIXTURES / "realesrgan_x4plus.pth", weights_only=True)["params_ema"]
+    path = tmp_path / "RealESRGAN_x4plus.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, path)
+    pipe = load_pipeline(path, plugin="img2img", device="cpu")
+    assert (
+        np.abs(_generate(pipe, "realesrgan_x4plus.pth") - _expected("realesrgan_x4plus.pth")).max()
+        <= TOLERANCE
+    )

@@ -3,7 +3,8 @@
 Recognising the file is spandrel's work (a maintained library that knows the published
 super-resolution architectures by their keys):
 
-- the checkpoint is read with ``torch.load(weights_only=True)`` and unwrapped by spandrel
+- the checkpoint is read with ``torch.load(weights_only=True)`` (``.safetensors`` with safetensors)
+  and unwrapped by spandrel
   (``{"params_ema": ...}`` / ``{"params": ...}`` of BasicSR and Real-ESRGAN, ``module.`` prefixes);
 - spandrel's detectors name the architecture; anything but its ``ESRGAN`` (RRDBNet) is refused
   with the name spandrel found (a SwinIR or Real-ESRGAN's SRVGGNetCompact is not silently run as
@@ -102,7 +103,12 @@ def _read(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise InputError(path, "no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix.lower() == ".safetensors":  # as chaiNNer / spandrel users keep them
+            from safetensors.torch import load_file
+
+            obj = load_file(path, device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
