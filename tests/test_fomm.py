@@ -173,3 +173,18 @@ def test_a_driving_photo_takes_its_pose_absolutely(pipe, tmp_path):
     assert np.abs(got - np.load(FIXTURES / "expected_absolute.npy")[2]).max() <= TOLERANCE
     with pytest.raises(InputError, match="not landmarks"):
         pipe.prepare({"portrait": [_portrait()], "driving": str(tmp_path / "marks.json")})
+
+
+def test_the_portraits_work_kept_between_calls_follows_weight_changes(tmp_path):
+    """In inference the portrait's features and keypoints are kept from the previous call (a
+    video's chunks share them); changing a weight in place must not reuse them."""
+    pipe = load_pipeline(CHECKPOINT, plugin="face2img", device="cpu")
+    first = _animate(pipe, None, 2)
+    with torch.no_grad():
+        pipe.generator.first.conv.weight.neg_()
+        pipe.generator.kp_detector.kp.bias.add_(0.3)
+    changed = _animate(pipe, None, 2)
+    fresh = load_pipeline(CHECKPOINT, plugin="face2img", device="cpu")
+    fresh.generator.load_state_dict(pipe.generator.state_dict())
+    assert np.abs(changed - first).max() > 1e-3
+    assert np.abs(changed - _animate(fresh, None, 4)).max() <= TOLERANCE
