@@ -113,24 +113,43 @@ def _width(block_expansion: int, max_features: int, level: int) -> int:
 
 
 # ---- building blocks --------------------------------------------------------------------------------
-def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
-    """Weight and bias of conv followed by `norm` in eval mode (running statistics) as one conv.
+def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d, upsampling: bool = False) -> tuple[Tensor, Tensor]:
+    """Weight and bias of conv followed by `norm` in eval mode (running statistics) as one conv;
+    with `upsampling`, of nearest 2x upsampling + that conv as one transposed convolution.
 
     Kept on the conv until any of the tensors it came from changes (in place, e.g. an optimiser
     step, or by a move to another device or layout): folding a large layer costs as much as a
     small convolution, so it is done once, not per frame."""
     sources = [conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var]
-    key = tuple((t._version, t.data_ptr()) if t is not None else None for t in sources)
-    cached = getattr(conv, "_i2i_folded", None)
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
+    key = (upsampling, *((t._version, t.data_ptr()) if t is not None else None for t in sources))
+    cache = conv.__dict__.setdefault("_i2i_folded", {})  # not a buffer: never saved
+    if cache.get(upsampling, (None,))[0] == key:
+        return cache[upsampling][1], cache[upsampling][2]
     with torch.no_grad():
         scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
         bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
         weight = conv.weight * scale.view(-1, 1, 1, 1)
         bias = (bias - norm.running_mean) * scale + norm.bias
-    conv._i2i_folded = (key, weight, bias)  # not a buffer: never saved
+        if upsampling:
+            layout = torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last) else None
+            weight = upsampling_deconv_weight(weight)
+            weight = weight.contiguous(memory_format=layout) if layout is not None else weight
+    cache[upsampling] = (key, weight, bias)
     return weight, bias
+
+
+def upsampling_deconv_weight(weight: Tensor) -> Tensor:
+    """(out, in, 3, 3) weight of a padded 3x3 conv applied after nearest 2x upsampling -> the
+    (in, out, 4, 4) weight of the transposed convolution (stride 2, padding 1) that computes the
+    same output from the small input: along each axis output 2i takes input i-1 with tap 0 and
+    input i with taps 1 + 2, output 2i+1 input i with taps 0 + 1 and input i+1 with tap 2. Same
+    values with 16 instead of 36 multiplications per input pixel and output channel."""
+
+    def along(w: Tensor, dim: int) -> Tensor:
+        t0, t1, t2 = w.unbind(dim)
+        return torch.stack([t2, t1 + t2, t0 + t1, t0], dim)
+
+    return along(along(weight, 2), 3).transpose(0, 1).contiguous()
 
 
 class ConvBlock(nn.Module):
@@ -144,11 +163,17 @@ class ConvBlock(nn.Module):
         self.resample = resample
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.resample == "up":
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
         if self.training or torch.is_grad_enabled():
+            if self.resample == "up":
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = self.norm(self.conv(x))
+        elif self.resample == "up" and self.conv.kernel_size == (3, 3) and x.shape[-2] * x.shape[-1] >= 64:
+            # upsampling + conv + BatchNorm as one transposed conv (2x faster from 8x8 up, measured)
+            weight, bias = _folded(self.conv, self.norm, upsampling=True)
+            x = F.conv_transpose2d(x, weight, bias, stride=2, padding=1)
         else:  # the eval BatchNorm folded into the convolution: one pass over the output fewer
+            if self.resample == "up":
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
             weight, bias = _folded(self.conv, self.norm)
             x = F.conv2d(x, weight, bias, padding=self.conv.padding)
         x = F.relu(x)
