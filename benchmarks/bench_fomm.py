@@ -91,13 +91,12 @@ def main() -> None:
     checkout = args.original.resolve()
     tools.patch(checkout)
     sys.path.insert(0, str(checkout))
-    import yaml
-    from skimage.transform import resize
-
     import demo
+    import yaml
     from modules.discriminator import MultiScaleDiscriminator
     from modules.generator import OcclusionAwareGenerator
     from modules.keypoint_detector import KPDetector
+    from skimage.transform import resize
 
     from i2i.keys import VIDEO_FRAME
     from i2i.pipeline import _collate, load_pipeline
@@ -129,7 +128,9 @@ def main() -> None:
         t0 = time.perf_counter()
         state = pipe.new_state()
         samples = [
-            pipe.prepare({"portrait": [to_tensor(portrait)], "driving": to_tensor(f), VIDEO_FRAME: True}, state)
+            pipe.prepare(
+                {"portrait": [to_tensor(portrait)], "driving": to_tensor(f), VIDEO_FRAME: True}, state
+            )
             for f in frames
         ]
         prepare_s = time.perf_counter() - t0
@@ -140,7 +141,10 @@ def main() -> None:
             return np.stack(out)
 
         def ours() -> np.ndarray:
-            outs = [pipe.generate(_collate(samples[i : i + args.chunk])) for i in range(0, len(samples), args.chunk)]
+            outs = [
+                pipe.generate(_collate(samples[i : i + args.chunk]))
+                for i in range(0, len(samples), args.chunk)
+            ]
             return ((torch.cat(outs) + 1) / 2).permute(0, 2, 3, 1).numpy()
 
         expected, got = original(), ours()  # warm-up runs, and the comparison
@@ -160,8 +164,13 @@ def main() -> None:
     result = {
         "benchmark": "first-order-model animation (vox-256, relative + adapt scale)",
         "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "threads": args.threads, "load_average": list(os.getloadavg())},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "load_average": list(os.getloadavg()),
+        },
         "torch": torch.__version__,
         "frames": args.frames,
         "size": args.size,
