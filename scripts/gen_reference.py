@@ -44,6 +44,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.data.dataset", "dataset base class and sample keys"),
     ("i2i.data.folders", "photo folders: splits, name matching, two domains"),
     ("i2i.data.images", "robust image reading, tensors, saving"),
+    ("i2i.data.color", "sRGB <-> CIE Lab with scikit-image's conventions, in torch"),
     ("i2i.data.transforms", "one crop/flip for every image of a sample"),
     ("i2i.data.text", "text side-car files: UTF-8 text, JSON lines, pickled name lists"),
     ("i2i.data.video", "video reading and writing"),
@@ -68,6 +69,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.engine.adapt", "test-time fine-tuning through the engine"),
     ("i2i.nets.wrappers", "the standard networks configs name: which Condition field each reads"),
     ("i2i.nets.pix2pix_import", "original pix2pix/CycleGAN generator checkpoints"),
+    ("i2i.nets.foreign", "reading other projects' checkpoint files, for importers"),
 ]
 
 HEADER = """\

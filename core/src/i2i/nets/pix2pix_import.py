@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
+from i2i.nets.foreign import read_state_dict
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from i2i.interfaces import Generator
-
-_WRAPPER_KEYS = ("state_dict", "netG", "net_G", "G", "generator", "model", "params")
 
 
 class _NotRecognised(Exception):
@@ -50,7 +49,7 @@ def load_pix2pix_generator(path: str | Path) -> tuple[dict[str, Any], Generator]
     and generator holds the imported weights, in eval mode, on the CPU.
     Raises InputError for a file that is not a torch checkpoint or not a recognised generator.
     """
-    state = _read_state_dict(path)
+    state = read_state_dict(path)
     try:
         config, mapping = _infer(state)
         try:
@@ -63,46 +62,6 @@ def load_pix2pix_generator(path: str | Path) -> tuple[dict[str, Any], Generator]
     except _NotRecognised as exc:
         raise InputError(path, f"not a recognised pix2pix/CycleGAN generator: {exc}") from None
     return config, generator.eval()
-
-
-# ---- reading ---------------------------------------------------------------------------------
-def _read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
-    state = _unwrap(obj)
-    if state is None:
-        raise InputError(path, f"not a state dict of tensors (got {type(obj).__name__})")
-    # nn.DataParallel prefixes every key with "module."; the original strips it, others may not.
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def _unwrap(obj: Any) -> dict[str, Tensor] | None:
-    import torch
-
-    def is_state(d: Any) -> bool:
-        return (
-            isinstance(d, Mapping)
-            and len(d) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
-        )
-
-    if is_state(obj):
-        return dict(obj)
-    if isinstance(obj, Mapping):
-        for key in _WRAPPER_KEYS:
-            if is_state(obj.get(key)):
-                return dict(obj[key])
-    return None
 
 
 # ---- architecture inference -------------------------------------------------------------------

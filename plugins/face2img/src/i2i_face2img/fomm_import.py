@@ -19,7 +19,6 @@ the weights (another model's config) is an error naming the key.
 from __future__ import annotations
 
 import math
-import pickle
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
+from i2i.nets.foreign import load_torch_file
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -56,17 +56,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """(generator state, keypoint-detector state) of the file, or InputError."""
     import torch
 
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(
-            path, "not a PyTorch checkpoint of tensors (torch.load with weights_only=True refuses it)"
-        ) from None
-    except Exception as exc:  # zip and format errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
+    obj = load_torch_file(path)
     if not isinstance(obj, Mapping) or not {"generator", "kp_detector"} <= set(obj):
         found = ", ".join(sorted(map(str, obj))[:8]) if isinstance(obj, Mapping) else type(obj).__name__
         raise InputError(path, f"not a {FORMAT}: no 'generator' and 'kp_detector' entries (found {found})")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
+from i2i.nets.foreign import load_torch_file
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -100,18 +101,18 @@ def _read(path: str | Path) -> dict[str, Tensor]:
     from spandrel import canonicalize_state_dict
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        if path.suffix.lower() == ".safetensors":  # as chaiNNer / spandrel users keep them
-            from safetensors.torch import load_file
+    if path.suffix.lower() == ".safetensors":  # as chaiNNer / spandrel users keep them
+        from safetensors.torch import load_file
 
+        if not path.is_file():
+            raise InputError(path, "no such file")
+        try:
             obj = load_file(path, device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
+        except Exception as exc:  # a torn or foreign safetensors file
+            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
+    else:
+        obj = load_torch_file(path)
     if not isinstance(obj, Mapping):
         raise InputError(path, f"not a state dict of tensors (got {type(obj).__name__})")
     state = canonicalize_state_dict(dict(obj))  # params_ema / params / state_dict, module. prefix

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
+from i2i.nets.foreign import read_state_dict
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -76,7 +77,7 @@ def import_pix2pixhd(
     count. `notice` receives the one line saying what was assumed when no opt.txt is beside it.
     """
     path = Path(path)
-    state = _read_state_dict(path)
+    state = read_state_dict(path, _WRAPPER_KEYS)
     try:
         arch = infer_architecture(state)
         if arch["out_channels"] != 3:
@@ -118,34 +119,6 @@ def import_pix2pixhd(
 
 
 # ---- reading ---------------------------------------------------------------------------------
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    import torch
-
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
-
-    def is_state(d: Any) -> bool:
-        return (
-            isinstance(d, Mapping)
-            and len(d) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
-        )
-
-    if isinstance(obj, Mapping) and not is_state(obj):
-        obj = next((obj[k] for k in _WRAPPER_KEYS if is_state(obj.get(k))), obj)
-    if not is_state(obj):
-        raise InputError(path, f"not a state dict of tensors (got {type(obj).__name__})")
-    state = dict(obj)
-    if all(k.startswith("module.") for k in state):  # saved from nn.DataParallel
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
 def read_options(path: Path) -> dict[str, str] | None:
     """The ``key: value`` lines of pix2pixHD's opt.txt (values as text), or None if absent."""
     if not path.is_file():

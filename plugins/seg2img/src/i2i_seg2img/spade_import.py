@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
+from i2i.nets.foreign import load_torch_file, tensor_state
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -119,24 +120,10 @@ def _stderr(message: str) -> None:
 
 
 def _read_state(path: Path) -> dict[str, Tensor]:
-    import torch
-
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise InputError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {first})") from None
-    if not (
-        isinstance(obj, Mapping)
-        and obj
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-    ):
+    obj = load_torch_file(path)
+    state = tensor_state(obj)
+    if state is None:
         raise InputError(path, f"not a {FORMAT}: not a state dict of tensors (got {type(obj).__name__})")
-    state = dict(obj)
-    if all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 

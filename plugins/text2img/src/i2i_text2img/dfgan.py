@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from i2i.errors import InputError
 from i2i.interfaces import Condition, Discriminator, DOutput
+from i2i.nets.foreign import load_torch_file, tensor_state
 
 if TYPE_CHECKING:
     from i2i_text2img.encoders.damsm import DAMSMText
@@ -91,28 +92,11 @@ def find_files(path: str | Path) -> dict[str, Path]:
     return found  # type: ignore[return-value]
 
 
-def _load_tensors(path: Path, what: str) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable checkpoint"
-        first = (str(exc).strip().splitlines() or [""])[0][:140]
-        raise InputError(path, f"not a PyTorch {what} checkpoint ({type(exc).__name__}: {first})") from None
-
-
-def _state(obj: Any) -> dict[str, Tensor] | None:
-    if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
-        state = {str(k): v for k, v in obj.items()}
-        if all(k.startswith("module.") for k in state):  # saved from DistributedDataParallel
-            state = {k[len("module.") :]: v for k, v in state.items()}
-        return state
-    return None
-
-
 def read_generator_state(path: Path) -> dict[str, Tensor]:
     """NetG's state dict from a `state_epoch_*.pth` (current code) or a bare `netG_*.pth`."""
-    obj = _load_tensors(path, "DF-GAN generator")
+    obj = load_torch_file(path, "DF-GAN generator")
     model = obj.get("model") if isinstance(obj, Mapping) else None
-    state = _state(model.get("netG")) if isinstance(model, Mapping) else _state(obj)
+    state = tensor_state(model.get("netG")) if isinstance(model, Mapping) else tensor_state(obj)
     if state is None:
         raise InputError(
             path, "not a DF-GAN generator (neither {'model': {'netG': ...}} nor a netG state dict)"
@@ -192,7 +176,7 @@ def build_generator(config: Mapping[str, Any], state: Mapping[str, Tensor]) -> D
 
 # ---- the text encoder -------------------------------------------------------------------------------
 def read_encoder_state(path: Path) -> dict[str, Tensor]:
-    state = _state(_load_tensors(path, "DAMSM text encoder"))
+    state = tensor_state(load_torch_file(path, "DAMSM text encoder"))
     if state is None or "encoder.weight" not in state or "rnn.weight_ih_l0" not in state:
         raise InputError(
             path, "not a DAMSM RNN_ENCODER state dict (no 'encoder.weight' / 'rnn.weight_ih_l0')"

@@ -1,0 +1,72 @@
+"""Reading checkpoint files written by other projects' code (`torch.save` of state dicts).
+
+Every importer of published weights starts the same way: load the file without unpickling code
+(`torch.load(weights_only=True)`), turn any failure into one line naming the file, find the state
+dict inside the usual wrappers and drop the ``module.`` prefix that (Distributed)DataParallel adds.
+What each importer then reads off the keys and shapes is its own.
+
+torch is imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from i2i.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+WRAPPER_KEYS = ("state_dict", "netG", "net_G", "G", "generator", "model", "params")
+
+
+def load_torch_file(path: str | Path, what: str = "") -> Any:
+    """The object in a `torch.save` file, loaded with ``weights_only=True`` on the CPU.
+
+    `what` names the expected content in the error ("not a PyTorch DF-GAN generator checkpoint").
+    Raises InputError for a missing file and for anything torch refuses (pickle, zip and safety
+    errors all mean "not a usable checkpoint").
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        kind = f"{what} " if what else ""
+        raise InputError(path, f"not a PyTorch {kind}checkpoint ({type(exc).__name__}: {first})") from None
+
+
+def tensor_state(obj: Any) -> dict[str, Tensor] | None:
+    """`obj` as a non-empty state dict of tensors (``module.`` prefix dropped), else None."""
+    import torch
+
+    if not (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
+        return None
+    state = dict(obj)
+    if all(k.startswith("module.") for k in state):  # saved from (Distributed)DataParallel
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def read_state_dict(path: str | Path, wrappers: Sequence[str] = WRAPPER_KEYS) -> dict[str, Tensor]:
+    """The state dict in `path`: the file itself or the first of `wrappers` that holds one."""
+    obj = load_torch_file(path)
+    state = tensor_state(obj)
+    if state is None and isinstance(obj, Mapping):
+        state = next((s for k in wrappers if (s := tensor_state(obj.get(k))) is not None), None)
+    if state is None:
+        raise InputError(Path(path), f"not a state dict of tensors (got {type(obj).__name__})")
+    return state
+
+
+__all__ = ["WRAPPER_KEYS", "load_torch_file", "read_state_dict", "tensor_state"]
