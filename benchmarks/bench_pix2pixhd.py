@@ -39,17 +39,15 @@ import importlib.util
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+from side_by_side import interleaved  # benchmarks/ is on sys.path when a script runs
 
 HERE = Path(__file__).resolve().parent
 FIXTURE_SCRIPT = HERE.parent / "tests" / "fixtures" / "pix2pixhd" / "make_fixtures.py"
@@ -82,14 +80,6 @@ def _scene(size: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray
     k = np.arange(labels.size).reshape(labels.shape) // (32 * 32 * 3)
     instances = np.where(labels >= 24, labels * 1000 + k % 1000, labels)
     return labels.astype(np.uint8), instances.astype(np.uint16)
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call. On a shared machine the CPU time
-    is the steadier of the two: waiting for a core counts in the wall time only."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -158,16 +148,8 @@ def main() -> None:
     reference = outputs["original"].clamp(-1, 1)
     diffs = {k: float((v - reference).abs().max()) for k, v in outputs.items() if k.startswith("i2i")}
     log(f"warm-up done; max abs diff to the original: {diffs}")
-    wall: dict[str, list[float]] = {k: [] for k in variants}
-    cpu: dict[str, list[float]] = {k: [] for k in variants}
-    for rep in range(args.reps):
-        for key, fn in variants.items():
-            w, c = _timed(fn)
-            wall[key].append(w)
-            cpu[key].append(c)
-        log(f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in wall.items()))
-    medians = {k: statistics.median(v) for k, v in wall.items()}
-    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
+    timings = interleaved(variants, args.reps, log)
+    medians, cpu_medians = timings["median_wall_seconds"], timings["median_cpu_seconds"]
     result = {
         "benchmark": "pix2pixhd inference, one image",
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -184,10 +166,7 @@ def main() -> None:
         "opt_txt_beside_checkpoint": not args.no_opt_txt,
         "reps": args.reps,
         "order": "interleaved: " + ", ".join(variants),
-        "wall_seconds": wall,
-        "cpu_seconds": cpu,
-        "median_wall_seconds": medians,
-        "median_cpu_seconds": cpu_medians,
+        **timings,
         "ratio_original_over_i2i": medians["original"] / medians["i2i"],
         "ratio_original_no_grad_over_i2i": medians["original_no_grad"] / medians["i2i"],
         "cpu_ratio_original_over_i2i": cpu_medians["original"] / cpu_medians["i2i"],

@@ -33,17 +33,15 @@ import importlib.util
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+from side_by_side import interleaved  # benchmarks/ is on sys.path when a script runs
 
 HERE = Path(__file__).resolve().parent
 FIXTURE_SCRIPT = HERE.parent / "tests" / "fixtures" / "spade" / "make_fixtures.py"
@@ -74,14 +72,6 @@ def _scene(files: Path, size: int, seed: int = 0) -> None:
     Image.fromarray(labels.astype(np.uint8)).save(files / "label" / "scene.png")
     Image.fromarray(instances.astype(np.uint16)).save(files / "inst" / "scene.png")
     Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(files / "img" / "scene.png")
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call. On a shared machine the CPU time
-    is the steadier of the two: waiting for a core counts in the wall time only."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -134,16 +124,8 @@ def main() -> None:
     outputs = {k: fn() for k, fn in variants.items()}  # warm-up
     diff = float((outputs["i2i"] - outputs["original"].clamp(-1, 1)).abs().max())
     log(f"warm-up done; max abs diff to the original: {diff:.3g}")
-    wall: dict[str, list[float]] = {k: [] for k in variants}
-    cpu: dict[str, list[float]] = {k: [] for k in variants}
-    for rep in range(args.reps):
-        for key, fn in variants.items():
-            w, c = _timed(fn)
-            wall[key].append(w)
-            cpu[key].append(c)
-        log(f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in wall.items()))
-    medians = {k: statistics.median(v) for k, v in wall.items()}
-    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
+    timings = interleaved(variants, args.reps, log)
+    medians, cpu_medians = timings["median_wall_seconds"], timings["median_cpu_seconds"]
     result = {
         "benchmark": "spade inference, one image",
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -158,10 +140,7 @@ def main() -> None:
         "input_hw": [args.size, args.size],
         "reps": args.reps,
         "order": "interleaved: " + ", ".join(variants),
-        "wall_seconds": wall,
-        "cpu_seconds": cpu,
-        "median_wall_seconds": medians,
-        "median_cpu_seconds": cpu_medians,
+        **timings,
         "ratio_original_over_i2i": medians["original"] / medians["i2i"],
         "cpu_ratio_original_over_i2i": cpu_medians["original"] / cpu_medians["i2i"],
         "max_abs_diff_to_original": diff,
