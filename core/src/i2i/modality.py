@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+DEFAULT_MODEL = "default"  # the name of a plugin's only shipped model when it declares no `models`
 INPUT_KINDS = ("image", "labels", "text", "keypoints", "landmarks", "file")
 VALUE_TYPES = ("str", "int", "float", "choice")  # what a "text" input's value is parsed to
 
@@ -126,8 +127,14 @@ class Modality:
     """A condition type. The engine trains and runs any modality the same way.
 
     conditioner, dataset, demo_data, evaluator, adapt, exports, validate_config and importers are
-    import strings; config and default_checkpoint are package resources written
-    "package:relative/path".
+    import strings; config, default_checkpoint and the files of `models` are package resources
+    written "package:relative/path".
+    models maps a name (given to `i2i-run --model NAME`, or `--then PLUGIN:NAME`) to the file of a
+    model the plugin ships; default_model names the one `i2i-run --plugin P` runs without
+    `--model` (the first one when not given). default_checkpoint is that model's file: a plugin
+    with one shipped model may give only it (its model is then called "default"); with `models`
+    it is filled in. A declared file need not be installed yet (a model still being trained):
+    `i2i plugins` marks it, and running it is a one-line error (see `i2i.shipped`).
     exports names `parts(pipeline, batch) -> list[i2i.export.ExportPart]`: tensor programs of the
     modality beyond the generator that `i2i export` writes as ONNX too (e.g. a frozen pretrained
     encoder of the condition, with the files it needs); the core knows nothing else about them.
@@ -154,6 +161,32 @@ class Modality:
     exports: str | None = None
     validate_config: str | None = None
     reader: str | None = None
+    models: Mapping[str, str] = field(default_factory=dict)
+    default_model: str | None = None
+
+    def __post_init__(self) -> None:
+        """One shipped-model table whatever the plugin gave: `models` + `default_model`, or the
+        older single `default_checkpoint` (then its model is "default"). A mismatch between the
+        two is a plugin bug, so ValueError at registration."""
+        models = dict(self.models)
+        where = f"Modality {self.name!r}"
+        if not models:
+            if self.default_model is not None:
+                raise ValueError(f"{where}: default_model {self.default_model!r} names no entry of models")
+            if self.default_checkpoint:
+                models = {DEFAULT_MODEL: self.default_checkpoint}
+        if models:
+            default = self.default_model or next(iter(models))
+            if default not in models:
+                known = ", ".join(models)
+                raise ValueError(f"{where}: default_model {default!r} is not one of models ({known})")
+            if self.default_checkpoint and self.default_checkpoint != models[default]:
+                raise ValueError(
+                    f"{where}: default_checkpoint is models[{default!r}]; give models or default_checkpoint"
+                )
+            object.__setattr__(self, "default_model", default)
+            object.__setattr__(self, "default_checkpoint", models[default])
+        object.__setattr__(self, "models", models)
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:

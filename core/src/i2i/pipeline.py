@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +28,11 @@ from i2i.errors import I2IError, InputError
 from i2i.inputs import FILES, InputReader, make_reader, pair_by_name, parse_values
 from i2i.interfaces import Condition, Conditioner, Generator
 from i2i.keys import INPUT, VIDEO_FRAME  # VIDEO_FRAME is also importable from here, its old home
-from i2i.modality import InputSpec, Modality, resolve_object, resolve_resource
+from i2i.modality import InputSpec, Modality, resolve_object
 from i2i.plugins import get_manager
+
+if TYPE_CHECKING:
+    from i2i.chain import Chain
 
 
 @dataclass
@@ -217,16 +220,37 @@ def _finish(
     return Pipeline(modality, config, conditioner, generator, device, src)
 
 
-def load_pipeline(source: str | Path, *, plugin: str | None = None, device: str = "auto") -> Pipeline:
-    """Build a ready-to-run pipeline from a model file, run directory, plugin name or foreign file."""
+def load_pipeline(
+    source: str | Path,
+    *,
+    plugin: str | None = None,
+    device: str = "auto",
+    model: str | None = None,
+    then: Sequence[str] = (),
+) -> Pipeline | Chain:
+    """Build a ready-to-run pipeline from a model file, run directory, plugin name or foreign file.
+
+    A plugin name runs its default shipped model, `model=` (or `"PLUGIN:MODEL"`) another one of
+    them (`i2i.shipped`). `then` (model files, run directories, `PLUGIN:MODEL`) appends stages
+    fed with each output: the result is an `i2i.chain.Chain`, which `run_files` takes as well.
+    """
+    if then:
+        from i2i.chain import load_chain
+
+        return load_chain(source, then, plugin=plugin, device=device, model=model)
+    from i2i.shipped import model_file, split_spec
+
     dev = select_device(device)
     path = Path(source)
     manager = get_manager()
-    if not path.exists() and str(source) in manager.modalities():
-        modality = manager.get_modality(str(source))
-        if not modality.default_checkpoint:
-            raise I2IError(f"plugin {modality.name} ships no default model: pass --checkpoint")
-        return _from_model_file(resolve_resource(modality.default_checkpoint), dev)
+    shipped = split_spec(str(source), manager.modalities())
+    if shipped is not None:
+        name, named = shipped
+        if model is not None and named is not None and model != named:
+            raise I2IError(f"{source} names model {named!r}, and model= asks for {model!r}: give one")
+        return _from_model_file(model_file(manager.get_modality(name), model or named), dev)
+    if model is not None:
+        raise I2IError(f"--model picks a plugin's shipped model: give --plugin, not a checkpoint ({source})")
     if path.is_dir() and (path / "model.safetensors").exists():
         path = path / "model.safetensors"
     if path.is_dir() and plugin is not None:  # a folder of foreign files (e.g. DF-GAN's netG + encoder)

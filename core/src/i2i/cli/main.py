@@ -52,6 +52,8 @@ def _input_type(spec: Any) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from i2i.shipped import describe, shipped_models
+
     manager = get_manager()
     infos = manager.plugins()
     modalities = manager.modalities()
@@ -69,6 +71,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     "inputs": [f"{s.option} ({_input_type(s)})" for s in mod.inputs] if mod else [],
                     "summary": mod.summary if mod else "",
                     "status": info.status_line,
+                    "models": [m.as_dict() for m in shipped_models(mod)] if mod else [],
                 }
             )
     if args.json:
@@ -79,8 +82,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         inputs = ", ".join(row["inputs"]) or "-"
+        mod = modalities.get(row["name"])
+        models = f"; models: {describe(shipped_models(mod))}" if mod and mod.models else ""
         print(
-            f"{row['name']:<10} {row['distribution']:<14} {row['version']:<8} {row['status']:<8} inputs: {inputs}"
+            f"{row['name']:<10} {row['distribution']:<14} {row['version']:<8} {row['status']:<8} "
+            f"inputs: {inputs}{models}"
         )
     return 0
 
@@ -264,7 +270,17 @@ def _run_base_parser(add_help: bool) -> argparse.ArgumentParser:
         description="Generate images with a trained model or a plugin's shipped default model.",
     )
     p.add_argument("--plugin", help="plugin to run (its shipped default model unless --checkpoint)")
+    p.add_argument(
+        "--model", metavar="NAME", help="one of the plugin's shipped models (i2i plugins lists them)"
+    )
     p.add_argument("--checkpoint", help="i2i model file, run directory, or a foreign checkpoint to import")
+    p.add_argument(
+        "--then",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="then run this model on each output (repeatable): a model file, a run directory or PLUGIN:MODEL",
+    )
     p.add_argument("--out", help="output image, directory or video")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--num-samples", type=int, default=1)
@@ -341,6 +357,8 @@ def run_command(argv: list[str]) -> int:
         raise UsageError(f"i2i-run: {modality.name} needs {', '.join(missing)}")
     if not args.out:
         raise UsageError("i2i-run: --out is required")
+    if args.model and args.checkpoint:
+        raise UsageError("i2i-run: --model picks a shipped model of --plugin; --checkpoint a file (give one)")
     if args.num_samples < 1 or args.batch_size < 1:
         raise UsageError("i2i-run: --num-samples and --batch-size must be >= 1")
     if args.truncation is not None and not args.truncation > 0:
@@ -352,7 +370,13 @@ def run_command(argv: list[str]) -> int:
                     raise I2IError(f"{value}: no such file or directory")
     from i2i.pipeline import load_pipeline, run_files
 
-    pipe = load_pipeline(args.checkpoint or modality.name, plugin=modality.name, device=args.device)
+    pipe = load_pipeline(
+        args.checkpoint or modality.name,
+        plugin=modality.name,
+        device=args.device,
+        model=args.model,
+        then=args.then,
+    )
     written = run_files(
         pipe,
         raw,

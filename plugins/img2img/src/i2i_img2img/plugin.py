@@ -24,7 +24,11 @@ MODALITY = Modality(
     conditioner=f"{PACKAGE}.conditioner:Img2ImgConditioner",
     dataset=f"{PACKAGE}.data:Img2ImgDataset",
     demo_data=f"{PACKAGE}.demo:write_demo",
-    default_checkpoint=f"{PACKAGE}:weights/sr_x4.safetensors",
+    models={  # i2i-run --plugin img2img [--model NAME]; the first is the default
+        "sr-x4": f"{PACKAGE}:weights/sr_x4.safetensors",  # x4 super-resolution (the default)
+        "colorize": f"{PACKAGE}:weights/colorize.safetensors",  # gray -> colour, real photos
+    },
+    default_model="sr-x4",
     presets={
         "pix2pix": f"{PACKAGE}:configs/default.yaml",
         "colorize": f"{PACKAGE}:configs/colorize.yaml",
