@@ -40,6 +40,8 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.keys", "batch keys the engine reads"),
     ("i2i.errors", "the error types users see as one line"),
     ("i2i.pipeline", "inference: Pipeline and load_pipeline"),
+    ("i2i.shipped", "a plugin's shipped models: names, the default, PLUGIN:MODEL"),
+    ("i2i.chain", "chains of models: --then stages, frames streaming through all"),
     ("i2i.data", "the data helpers, importable from one place"),
     ("i2i.data.dataset", "dataset base class and sample keys"),
     ("i2i.data.folders", "photo folders: splits, name matching, two domains"),
