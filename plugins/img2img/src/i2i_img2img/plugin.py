@@ -35,6 +35,8 @@ MODALITY = Modality(
         "colorize_lab": f"{PACKAGE}:configs/colorize_lab.yaml",
         "edges": f"{PACKAGE}:configs/edges.yaml",
         "sr": f"{PACKAGE}:configs/sr.yaml",
+        "sr_x4": f"{PACKAGE}:configs/sr_x4.yaml",  # the shipped sr-x4 model's recipe
+        "colorize_photos": f"{PACKAGE}:configs/colorize_photos.yaml",  # the shipped colorize's
         "realesrgan": f"{PACKAGE}:configs/realesrgan.yaml",
     },
     importers=[f"{PACKAGE}.pix2pix_import:import_pix2pix", f"{PACKAGE}.esrgan_import:import_esrgan"],
@@ -50,6 +52,7 @@ def register_modalities(register):
 @hookimpl
 def register_networks(register):
     register("sr_resnet", f"{PACKAGE}.nets:sr_resnet", kind="generator")
+    register("sr_edsr", f"{PACKAGE}.edsr:sr_edsr", kind="generator")
     register("lab_colorizer", f"{PACKAGE}.lab:lab_colorizer", kind="generator")
     register("rrdb", f"{PACKAGE}.rrdb:rrdb", kind="generator")
     register("unet_sn", f"{PACKAGE}.rrdb:unet_sn", kind="discriminator")
