@@ -42,6 +42,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.pipeline", "inference: Pipeline and load_pipeline"),
     ("i2i.shipped", "a plugin's shipped models: names, the default, PLUGIN:MODEL"),
     ("i2i.chain", "chains of models: --then stages, frames streaming through all"),
+    ("i2i.tiling", "tiled inference: large inputs as blended tiles in bounded memory"),
     ("i2i.data", "the data helpers, importable from one place"),
     ("i2i.data.dataset", "dataset base class and sample keys"),
     ("i2i.data.folders", "photo folders: splits, name matching, two domains"),

@@ -143,10 +143,19 @@ class Generator(nn.Module):
     size_multiple: spatial inputs must be multiples of this (U-Net depth, down-sampling steps);
     the pipeline pads inputs to it and crops the output back. A generator that wraps another
     must report the inner one's values (see `i2i.temporal.TemporalGenerator`).
+    tileable: whether the pipeline may run the generator on overlapping tiles of a large input
+    and blend them (`i2i.tiling`). None (the default) decides from the layers: a generator with
+    instance or group normalisation over the input's own statistics, adaptive pooling or
+    attention sees the whole image and is not tiled; any other is, when its Condition has
+    spatial maps. Set False for any other global context: a vector mapped to a spatial grid of
+    fixed size, keypoints found in the whole frame, a (B,C,H,W) tensor read as a whole (a style
+    photo at the maps' size would otherwise be cut like them); True to allow tiling in spite of
+    such layers (approximate: each tile normalises over itself).
     """
 
     noise_dim: int = 0
     size_multiple: int = 1
+    tileable: bool | None = None
 
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement forward(cond, z)")

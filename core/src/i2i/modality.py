@@ -144,6 +144,9 @@ class Modality:
     reader names an `i2i.inputs.InputReader` subclass, built with the model's config: it reads and
     checks `i2i-run`'s raw inputs and keeps the state of one input stream (a video); without one,
     the conditioner's own `samples` / `prepare` are used (the contract before readers).
+    tileable False says the modality's spatial conditions are not aligned pixel for pixel with
+    its output (a source photo to re-pose, a portrait to animate): `i2i-run` then never cuts a
+    large input into tiles (`i2i.tiling`), whatever its generator says.
     """
 
     name: str
@@ -163,6 +166,7 @@ class Modality:
     reader: str | None = None
     models: Mapping[str, str] = field(default_factory=dict)
     default_model: str | None = None
+    tileable: bool = True
 
     def __post_init__(self) -> None:
         """One shipped-model table whatever the plugin gave: `models` + `default_model`, or the

@@ -30,6 +30,9 @@ from i2i.interfaces import Condition, Conditioner, Generator
 from i2i.keys import INPUT, VIDEO_FRAME  # VIDEO_FRAME is also importable from here, its old home
 from i2i.modality import InputSpec, Modality, resolve_object
 from i2i.plugins import get_manager
+from i2i.tiling import TileSettings, run_tiled
+from i2i.tiling import plan as tiling_plan
+from i2i.tiling import reference as spatial_reference
 
 if TYPE_CHECKING:
     from i2i.chain import Chain
@@ -85,6 +88,8 @@ class Pipeline:
         state: dict[str, Any],
         seed: int | None = None,
         truncation: float | None = None,
+        *,
+        tiling: TileSettings | None = None,
     ) -> Tensor:
         """Frames of a video in order, each seeing the previous output (temporal models); `state`
         carries the last frame across chunks, so a long video streams in constant memory."""
@@ -97,7 +102,7 @@ class Pipeline:
             batch = _collate([sample])
             if state.get("previous") is not None:
                 batch[PREVIOUS] = state["move"](state["previous"], batch.get(INPUT), state.get("input"))
-            out = self.generate(batch, 1, seed, truncation)
+            out = self.generate(batch, 1, seed, truncation, tiling=tiling)
             state["previous"], state["input"] = out, batch.get(INPUT)
             outs.append(out)
         return torch.cat(outs)
@@ -109,19 +114,23 @@ class Pipeline:
         num_samples: int = 1,
         seed: int | None = None,
         truncation: float | None = None,
+        *,
+        tiling: TileSettings | None = None,
     ) -> Tensor:
         """Batch of prepared inputs -> (B*num_samples, 3, H, W) images in [-1, 1], on the CPU.
 
         Spatial inputs of any size are padded to the generator's size multiple and the output
         cropped back (scaled by the generator's output/input ratio), so users need not resize.
-        `truncation` bounds the noise (see `draw_noise`).
+        `truncation` bounds the noise (see `draw_noise`). A large input is generated as blended
+        tiles in bounded memory (`i2i.tiling`): by default when it would not fit the default
+        memory budget; `tiling` gives the budget or tile size, or turns tiling off.
         """
         from i2i.temporal import with_previous
 
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         cond = with_previous(self.conditioner(batch), batch)
         pad_hw = None
-        spatial = _spatial_reference(cond)
+        spatial = spatial_reference(cond)
         if spatial is not None and self.size_multiple > 1:
             h, w = spatial.shape[-2:]
             m = self.size_multiple
@@ -138,21 +147,30 @@ class Pipeline:
             z = draw_noise(cond.batch_size, dim, seed, truncation).to(self.device)
         elif seed is not None:
             torch.manual_seed(seed)
-        with select_precision("fp32", self.device).autocast(self.device):
-            out = self.generator(cond, z).float()
+        precision = select_precision("fp32", self.device)
+
+        def run(c: Condition, noise: Tensor | None) -> Tensor:
+            with precision.autocast(self.device):
+                return self.generator(c, noise).float()
+
+        tiles = tiling_plan(
+            run,
+            self.generator,
+            cond,
+            z,
+            tiling,
+            multiple=self.size_multiple,
+            device=self.device,
+            modality_tileable=self.modality.tileable,
+        )
+        out = run(cond, z) if tiles is None else run_tiled(run, cond, z, tiles)
         if pad_hw is not None:
             h, w, padded_h = pad_hw
             scale = out.shape[-2] / padded_h
             out = out[..., : round(h * scale), : round(w * scale)]
+        if tiles is not None:  # blended into a tensor of its own: clamped in place, no copy
+            return out.clamp_(-1, 1)
         return out.clamp(-1, 1).cpu()
-
-
-def _spatial_reference(cond: Condition) -> Tensor | None:
-    """The tensor whose height and width the pipeline pads to the generator's size multiple:
-    `maps`, else the first other (B,C,H,W) tensor (refs, named parts), never the previous frame."""
-    if cond.maps is not None:
-        return cond.maps
-    return next((t for k, t in cond.named_tensors().items() if t.dim() == 4 and k != "previous"), None)
 
 
 def draw_noise(n: int, dim: int, seed: int | None = None, truncation: float | None = None) -> Tensor:
@@ -381,14 +399,23 @@ def run_files(
     seed: int | None = None,
     batch_size: int = 4,
     truncation: float | None = None,
+    tiling: TileSettings | None = None,
+    progress: bool | None = None,
 ) -> list[Path]:
-    """Run the model on user files. Validates every input before writing; writes atomically.
+    """Run the model on user files; nothing is written at `out` unless everything succeeds.
 
     `raw` maps input names to what `i2i-run` was given (paths, strings; typed inputs are parsed
     and defaults filled here too). Each call is one input stream per video or folder: the
     reader's state starts fresh, so a second call never sees the first one's video.
+
+    A folder is checked whole before anything is generated (names paired, every file's header
+    read), then decoded and generated one batch at a time into a staging folder beside `out`,
+    which replaces nothing until the last image is written: memory does not grow with the number
+    of images, and a file that fails to decode half-way leaves `out` as it was. `tiling` is passed
+    to `Pipeline.generate`; `progress` shows a bar with the rate and ETA on stderr for folders and
+    videos (None: when stderr is a terminal).
     """
-    from i2i.data.images import VIDEO_EXTENSIONS, list_images, save_image
+    from i2i.data.images import VIDEO_EXTENSIONS, list_images, probe_image, save_image
 
     out = Path(out)
     raw = parse_values(pipe.modality.inputs, raw)
@@ -396,6 +423,7 @@ def run_files(
     static, files = _read_static(pipe.modality, raw, (s.name for s in plan.specs))
     if pipe.modality.adapt:
         resolve_object(pipe.modality.adapt)(pipe, static)
+    options = {} if tiling is None else {"tiling": tiling}
     if plan.mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
         state = pipe.new_state()
@@ -404,9 +432,12 @@ def run_files(
         for start in range(0, len(samples), batch_size):
             chunk_seed = None if seed is None else seed + start  # batches draw different noise
             batch = _collate(samples[start : start + batch_size])
-            images = pipe.generate(batch, num_samples, chunk_seed, truncation)
-            rows += [torch.cat(list(row), dim=2) for row in images.split(num_samples)]
-        save_image(torch.cat(rows, dim=1), out)  # one row per sample, one column per draw
+            images = pipe.generate(batch, num_samples, chunk_seed, truncation, **options)
+            rows += [
+                r[0] if num_samples == 1 else torch.cat(list(r), dim=2) for r in images.split(num_samples)
+            ]
+        # one row per sample, one column per draw; a single image is saved as it is, not copied
+        save_image(rows[0] if len(rows) == 1 else torch.cat(rows, dim=1), out)
         return [out]
     if plan.mode == "video":
         from i2i.data.video import VideoWriter, iter_video_frames, probe_video
@@ -420,7 +451,7 @@ def run_files(
         stream = pipe.new_state()  # this video's own: tracking, reference frame, last detection
         temporal: dict[str, Any] = {}
         frame_files = {**files, spec.name: source}
-        with VideoWriter(out, fps=info.fps) as writer:
+        with VideoWriter(out, fps=info.fps) as writer, progress_bar(info.frames, "frame", progress) as bar:
             for chunk in iter_video_frames(source, chunk_size=batch_size):
                 samples = [
                     _prepare(
@@ -436,9 +467,10 @@ def run_files(
                     for frame in chunk
                 ]
                 if pipe.temporal:
-                    writer.write(pipe.generate_frames(samples, temporal, seed, truncation))
+                    writer.write(pipe.generate_frames(samples, temporal, seed, truncation, **options))
                 else:
-                    writer.write(pipe.generate(_collate(samples), 1, seed, truncation))
+                    writer.write(pipe.generate(_collate(samples), 1, seed, truncation, **options))
+                bar.update(len(samples))
         return [out]
     folders = [(spec, Path(raw[spec.name])) for spec in plan.specs]
     found = [list_images(folder) for _, folder in folders]
@@ -447,34 +479,52 @@ def run_files(
     if out.suffix.lower() in IMAGE_OUT:
         raise InputError(out, "input is a directory, so --out must be a directory")
     rows = pair_by_name(folders, found)
+    for row in rows:  # every header checked before anything is generated (no pixel decoded yet)
+        for path in row.values():
+            probe_image(path)
     kinds = {spec.name: spec.kind for spec in plan.specs}
-    # every file read (so validated) before any is written
-    loaded = [(row, {name: read_input(kinds[name], path) for name, path in row.items()}) for row in rows]
     first = plan.specs[0].name
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     stream = pipe.new_state()  # one stream per folder
     written: list[Path] = []
     try:
-        for start in range(0, len(loaded), batch_size):
-            chunk = loaded[start : start + batch_size]
-            same = len({tuple(t.shape for t in tensors.values()) for _, tensors in chunk}) == 1
-            groups = [chunk] if same else [[item] for item in chunk]
-            for group in groups:
-                samples = [
-                    _prepare(pipe, {**static, **tensors, FILES: {**files, **row}}, stream)
-                    for row, tensors in group
+        with progress_bar(len(rows), "image", progress) as bar:
+            for start in range(0, len(rows), batch_size):
+                chunk = [
+                    (row, {name: read_input(kinds[name], path) for name, path in row.items()})
+                    for row in rows[start : start + batch_size]
                 ]
-                images = pipe.generate(_collate(samples), num_samples, seed, truncation)
-                for j, (row, _) in enumerate(group):
-                    stem = row[first].stem
-                    for k in range(num_samples):
-                        name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
-                        save_image(images[j * num_samples + k], staging / name)
-                        written.append(out / name)
+                same = len({tuple(t.shape for t in tensors.values()) for _, tensors in chunk}) == 1
+                groups = [chunk] if same else [[item] for item in chunk]
+                for group in groups:
+                    samples = [
+                        _prepare(pipe, {**static, **tensors, FILES: {**files, **row}}, stream)
+                        for row, tensors in group
+                    ]
+                    images = pipe.generate(_collate(samples), num_samples, seed, truncation, **options)
+                    for j, (row, _) in enumerate(group):
+                        stem = row[first].stem
+                        for k in range(num_samples):
+                            name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
+                            save_image(images[j * num_samples + k], staging / name)
+                            written.append(out / name)
+                    bar.update(len(group))
+                del chunk, groups, samples, images  # this batch's tensors go before the next is read
         out.mkdir(parents=True, exist_ok=True)
         for item in staging.iterdir():
             item.replace(out / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def progress_bar(total: int | None, unit: str, enabled: bool | None = None) -> Any:
+    """A tqdm bar on stderr with rate and ETA (without a total: count and rate); `enabled` None
+    shows it only when stderr is a terminal, so logs and pipes stay clean. It is removed when done."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, unit=unit, disable=not show, file=sys.stderr, dynamic_ncols=True, leave=False)

@@ -61,16 +61,21 @@ class TemporalGenerator(Generator):
     def size_multiple(self) -> int:
         return int(self.inner.size_multiple)
 
+    @property
+    def tileable(self) -> bool | None:
+        """The inner generator's declaration (the blending mask itself is local)."""
+        return getattr(self.inner, "tileable", None)
+
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
         out = self.inner(replace(cond, previous=None), z)
         if cond.previous is None:
             return out
-        prev = _match_size(cond.previous.to(out.dtype), out.shape[-2:])
+        prev = match_size(cond.previous.to(out.dtype), out.shape[-2:])
         m = torch.sigmoid(self.mask(torch.cat([out, prev, (out - prev).abs()], 1)))
         return m * prev + (1 - m) * out
 
 
-def _match_size(image: Tensor, size: torch.Size | tuple[int, int]) -> Tensor:
+def match_size(image: Tensor, size: torch.Size | tuple[int, int]) -> Tensor:
     """The previous frame at the output's size: inference pads inputs at the bottom and right to
     the generator's size multiple, so a smaller previous frame is padded the same way."""
     h, w = image.shape[-2:]

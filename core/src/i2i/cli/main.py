@@ -293,7 +293,32 @@ def _run_base_parser(add_help: bool) -> argparse.ArgumentParser:
         metavar="T",
         help="draw noise from a normal truncated to [-T, T]: lower T, more typical and less varied images",
     )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="N",
+        help="generate large inputs as overlapping, blended tiles of at most N x N input pixels "
+        "(0: never tile; default: tiles only where the input would not fit --max-memory)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=_memory_size,
+        default=None,
+        metavar="SIZE",
+        help="memory one tile may take, e.g. 2G or 512M (default: a quarter of the available memory, at most 1G)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar (folders and videos)")
     return p
+
+
+def _memory_size(text: str) -> int:
+    from i2i.tiling import parse_size  # imports torch: only when the option is given
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _plugin_for(args: argparse.Namespace) -> str | None:
@@ -363,6 +388,8 @@ def run_command(argv: list[str]) -> int:
         raise UsageError("i2i-run: --num-samples and --batch-size must be >= 1")
     if args.truncation is not None and not args.truncation > 0:
         raise UsageError("i2i-run: --truncation must be > 0")
+    if args.tile is not None and args.tile < 0:
+        raise UsageError("i2i-run: --tile must be 0 (no tiling) or a tile side in pixels")
     for spec in modality.inputs:
         if spec.kind != "text" and spec.name in raw:  # every file input exists before any work
             for value in raw[spec.name] if spec.multiple else [raw[spec.name]]:
@@ -385,9 +412,20 @@ def run_command(argv: list[str]) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         truncation=args.truncation,
+        tiling=_tiling(args),
+        progress=False if args.quiet else None,
     )
     print(f"wrote {written[0] if len(written) == 1 else f'{len(written)} files to {args.out}'}")
     return 0
+
+
+def _tiling(args: argparse.Namespace) -> Any:
+    """--tile / --max-memory as `i2i.tiling.TileSettings`; None when neither is given (defaults)."""
+    if args.tile is None and args.max_memory is None:
+        return None
+    from i2i.tiling import TileSettings
+
+    return TileSettings(tile=args.tile, max_memory=args.max_memory)
 
 
 def train_command(argv: list[str]) -> int:

@@ -157,15 +157,7 @@ def read_image(
             # Our own limit below replaces PIL's warning; PIL's hard error is still caught.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
-                width, height = opened.size
-                if width <= 0 or height <= 0:
-                    raise InputError(path, f"image has no pixels ({width}x{height})")
-                if width * height > max_pixels:
-                    raise InputError(
-                        path,
-                        f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
-                        f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
-                    )
+                _check_size(path, *opened.size, max_pixels)
                 opened.load()
                 if mode == "raw":
                     return _upright(opened).copy()
@@ -184,6 +176,47 @@ def read_image(
         # Decoders report corrupt data with whatever exception they like (OSError for truncation,
         # ValueError, SyntaxError, struct.error, IndexError, MemoryError...): all mean a bad file.
         raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
+
+
+def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise InputError(path, f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise InputError(
+            path,
+            f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+            f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
+        )
+
+
+def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:
+    """Check an image file from its header alone: (width, height, mode) as stored, no pixel decoded.
+
+    Fast enough to check thousands of files before the first is generated (a folder run validates
+    every file this way, then decodes one batch at a time). Raises `InputError` as `read_image`
+    does for a missing, empty, unidentifiable or oversized file; a file whose header is sound but
+    whose pixel data is truncated or corrupt passes here and fails in `read_image`.
+    """
+    path = Path(path)
+    check_file(path, "an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                _check_size(path, *opened.size, max_pixels)
+                return opened.size[0], opened.size[1], opened.mode
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(path, "not an image, or in a format Pillow cannot read") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image too large ({one_line(exc)})") from None
+    except Exception as exc:
+        raise InputError(path, f"corrupt image header ({one_line(exc)})") from None
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -237,6 +270,9 @@ def read_labels(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch
     return label_to_tensor(read_image(path, "raw", max_pixels))
 
 
+_BAND_PIXELS = 1 << 20  # pixels per band converted at once by `tensor_to_image`
+
+
 def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     """A (C,H,W) or (1,C,H,W) tensor in [-1, 1] with C of 1 or 3 -> an L or RGB image.
 
@@ -250,9 +286,15 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
         raise ValueError(
             f"expected a (C,H,W) or (1,C,H,W) tensor with 1 or 3 channels, got {tuple(tensor.shape)}"
         )
-    t = torch.nan_to_num(t.to("cpu", torch.float32), nan=0.0).clamp(-1.0, 1.0)
-    array = t.add(1.0).mul(127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array))
+    channels, height, width = t.shape
+    array = np.empty((height, width, channels), dtype=np.uint8)
+    # a band of rows at a time: a 4K or 8K output never needs a second float copy of itself
+    step = max(1, _BAND_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        band = torch.nan_to_num(t[:, top : top + step].to("cpu", torch.float32), nan=0.0)
+        band = band.clamp_(-1.0, 1.0).add_(1.0).mul_(127.5).round_().to(torch.uint8)
+        array[top : top + step] = band.permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array[:, :, 0]) if channels == 1 else array)
 
 
 def _format_for(path: Path) -> str:

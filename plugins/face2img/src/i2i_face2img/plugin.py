@@ -57,6 +57,7 @@ MODALITY = Modality(
     config=f"{PACKAGE}:configs/default.yaml",
     conditioner=f"{PACKAGE}.fomm_inputs:conditioner",  # FaceConditioner, or FommConditioner for fomm models
     reader=f"{PACKAGE}.fomm_inputs:reader",  # FaceReader, or FommReader for fomm models
+    tileable=False,  # the portrait is warped by keypoints of the whole frame: never cut into tiles
     dataset=f"{PACKAGE}.data:FaceClips",
     demo_data=f"{PACKAGE}.demo:write_faces",
     default_checkpoint=f"{PACKAGE}:weights/default.safetensors",

@@ -31,6 +31,7 @@ MODALITY = Modality(
     config=f"{PACKAGE}:configs/default.yaml",
     conditioner=f"{PACKAGE}.conditioner:PoseConditioner",
     reader=f"{PACKAGE}.reader:PoseReader",
+    tileable=False,  # the source photo is not aligned with the output pose: never cut into tiles
     dataset=f"{PACKAGE}.data:PoseDataset",
     demo_data=f"{PACKAGE}.demo:write_people",
     evaluator=f"{PACKAGE}.evaluate:evaluate",

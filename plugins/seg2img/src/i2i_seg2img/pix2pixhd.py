@@ -232,6 +232,15 @@ class Pix2PixHDGenerator(Generator):
         """H and W must be multiples of this (every pooling and stride-2 step halves them)."""
         return 2 ** (self.downsample + self.n_local)
 
+    @property
+    def tileable(self) -> bool:
+        """Instance norm and input-statistics batch norm see the whole image: not cut into tiles
+        (`i2i.tiling`); with running batch-norm statistics the network is local."""
+        return not any(
+            isinstance(m, InstanceNorm) or (isinstance(m, BatchNorm) and m.stats == "input")
+            for m in self.modules()
+        )
+
     def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
         maps = cond.maps
         if maps is None or maps.shape[1] < self.in_channels:

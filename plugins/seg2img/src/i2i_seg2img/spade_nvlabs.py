@@ -294,6 +294,7 @@ class SpadeNVGenerator(Generator):
     """
 
     size_multiple = 1  # any label size: the latent grid comes from it or from the config
+    tileable = False  # so a tile would get a grid of its own (and the VAE reads its style photo whole)
 
     def __init__(self, net: SpadeNet, encoder: ConvEncoder | None = None) -> None:
         super().__init__()
