@@ -210,6 +210,9 @@ def load_raft(model: nn.Module | None = None) -> RaftFlow:
                 " or use temporal.flow=none"
             )
         model = raft_small()
+        from i2i.nets.foreign import check_safe_torch
+
+        check_safe_torch()
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return RaftFlow(model)
 

@@ -14,12 +14,32 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from i2i.errors import InputError
+from i2i.errors import I2IError, InputError
 
 if TYPE_CHECKING:
     from torch import Tensor
 
 WRAPPER_KEYS = ("state_dict", "netG", "net_G", "G", "generator", "model", "params")
+SAFE_TORCH = (2, 6)  # below it, torch.load(weights_only=True) can run code (CVE-2025-32434)
+
+
+def check_safe_torch(version: str | None = None) -> None:
+    """Refuse to unpickle downloaded files with a torch whose `weights_only` loader is exploitable.
+
+    The packages require torch>=2.6 already; this catches an environment that was downgraded or
+    installed with ``--no-deps``, where a hostile `.pth` could otherwise run code.
+    """
+    import re
+
+    import torch
+
+    version = version or torch.__version__
+    parts = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
+    if parts < SAFE_TORCH:
+        raise I2IError(
+            f"torch {version} cannot load .pth files safely (weights_only loading is exploitable "
+            "below 2.6, CVE-2025-32434): pip install 'torch>=2.6'"
+        )
 
 
 def load_torch_file(path: str | Path, what: str = "") -> Any:
@@ -34,6 +54,7 @@ def load_torch_file(path: str | Path, what: str = "") -> Any:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
+    check_safe_torch()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -69,4 +90,4 @@ def read_state_dict(path: str | Path, wrappers: Sequence[str] = WRAPPER_KEYS) ->
     return state
 
 
-__all__ = ["WRAPPER_KEYS", "load_torch_file", "read_state_dict", "tensor_state"]
+__all__ = ["SAFE_TORCH", "WRAPPER_KEYS", "check_safe_torch", "load_torch_file", "read_state_dict", "tensor_state"]

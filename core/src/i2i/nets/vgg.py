@@ -69,6 +69,9 @@ def load_vgg_loss(path: Path | None = None) -> VGGLoss:
             "or set loss.generator.vgg=0"
         )
     try:
+        from i2i.nets.foreign import check_safe_torch
+
+        check_safe_torch()
         state = torch.load(path, map_location="cpu", weights_only=True)
         return VGGLoss(state)
     except Exception as exc:

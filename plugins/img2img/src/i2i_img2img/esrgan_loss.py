@@ -123,6 +123,9 @@ def load_vgg19_features() -> dict[str, Tensor]:
             "or set loss.generator.esrgan_perceptual=0"
         )
     try:
+        from i2i.nets.foreign import check_safe_torch
+
+        check_safe_torch()
         state = torch.load(path, map_location="cpu", weights_only=True)
         return {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     except Exception as exc:
