@@ -7,6 +7,7 @@ so listing plugins and printing help never imports torch.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,6 +17,13 @@ from typing import Any
 DEFAULT_MODEL = "default"  # the name of a plugin's only shipped model when it declares no `models`
 INPUT_KINDS = ("image", "labels", "text", "keypoints", "landmarks", "file")
 VALUE_TYPES = ("str", "int", "float", "choice")  # what a "text" input's value is parsed to
+RESERVED_INPUT_NAMES = frozenset(
+    {"plugin", "checkpoint", "model", "then", "out", "seed", "num_samples", "device", "batch_size",
+     "truncation", "tile", "max_memory", "quiet", "help", "version", "json", "config", "set"}
+)  # fmt: skip
+"""i2i-run's own options (and a few kept free for it): an input may not take one of these names.
+tests/test_plugin_validation.py checks that every option of i2i-run is listed here."""
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,41 @@ class Modality:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def check_modality(modality: Any) -> None:
+    """What the core relies on in a registered modality, checked once at registration.
+
+    A plugin's mistake must fail that plugin alone, with one line, instead of every later command
+    that lists or runs plugins (an input given as a plain string, an input called `out` that
+    would clash with i2i-run's own option). Raises ValueError naming the field.
+    """
+    if not isinstance(modality, Modality):
+        raise ValueError(f"register() wants a Modality, got {type(modality).__name__}")
+    if not isinstance(modality.name, str) or not _NAME.fullmatch(modality.name):
+        raise ValueError(f"modality name must match {_NAME.pattern}, got {modality.name!r}")
+    if not isinstance(modality.inputs, (list, tuple)) or not modality.inputs:
+        raise ValueError(f"modality {modality.name!r}: inputs must be a non-empty list of InputSpec")
+    seen: set[str] = set()
+    for i, spec in enumerate(modality.inputs):
+        if not isinstance(spec, InputSpec):
+            raise ValueError(
+                f"modality {modality.name!r}: inputs[{i}] is a {type(spec).__name__}, not an InputSpec"
+            )
+        if not isinstance(spec.name, str) or not _NAME.fullmatch(spec.name):
+            raise ValueError(
+                f"modality {modality.name!r}: input name must match {_NAME.pattern}, got {spec.name!r}"
+            )
+        if spec.name in RESERVED_INPUT_NAMES:
+            raise ValueError(
+                f"modality {modality.name!r}: input {spec.name!r} would clash with i2i-run's {spec.option}"
+            )
+        if spec.name in seen:
+            raise ValueError(f"modality {modality.name!r}: two inputs are called {spec.name!r}")
+        seen.add(spec.name)
+    for field_name in ("summary", "config"):
+        if not isinstance(getattr(modality, field_name), str):
+            raise ValueError(f"modality {modality.name!r}: {field_name} must be a string")
 
 
 def resolve_object(target: str | Any) -> Any:

@@ -9,6 +9,7 @@ and the others keep working. ``I2I_STRICT_PLUGINS=1`` turns those reports into e
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import pluggy
 
 from i2i import hookspecs
-from i2i.modality import Modality, resolve_object
+from i2i.modality import Modality, check_modality, resolve_object
 
 ENTRY_POINT_GROUP = "i2i"
 NETWORK_KINDS = ("generator", "discriminator")
@@ -90,6 +91,14 @@ def _strict() -> bool:
     return os.environ.get("I2I_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
 
 
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not _REGISTERED_NAME.fullmatch(name):
+        raise ValueError(f"{what} name must match {_REGISTERED_NAME.pattern}, got {name!r}")
+
+
+_REGISTERED_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -137,7 +146,11 @@ class PluginManager:
             try:
                 module = ep.load()
                 self._pm.register(module, name=ep.name)
-            except Exception as exc:  # a broken plugin must not take the others down
+            except KeyboardInterrupt:
+                raise
+            except (
+                BaseException
+            ) as exc:  # a broken plugin (even one calling sys.exit) must not take the others down
                 self._fail(info, f"import failed: {_one_line(exc)}")
         self._collected = False
 
@@ -185,25 +198,49 @@ class PluginManager:
             self.check_pending()
 
     def _call_each(self, hook: str, make_register: Callable[[PluginInfo], Callable[..., None]]) -> None:
-        for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):
+        """Call one registration hook of every plugin: the core first, then the plugins by name.
+
+        The order is fixed here, not by pluggy's (registration order, `tryfirst`), because the
+        first to register a name keeps it: a plugin can never take over a core network or
+        another plugin's name by loading later or asking to run first.
+        """
+
+        def order(impl: Any) -> tuple[bool, str]:
+            info = self._infos.get(impl.plugin_name)
+            return (info is None or info.distribution != "i2i-core", impl.plugin_name)
+
+        for impl in sorted(getattr(self._pm.hook, hook).get_hookimpls(), key=order):
             info = self._infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
             if info.status != "ok":
                 continue
             try:
                 impl.function(register=make_register(info))
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 self._fail(info, f"{hook} failed: {_one_line(exc)}")
 
     def _modality_registrar(self, info: PluginInfo) -> Callable[[Modality], None]:
+        """A modality name belongs to the plugin whose entry point carries that name (the
+        `img2img` entry point owns `img2img`); between other claimants the first in `_call_each`'s
+        order keeps it. The loser is marked failed with one line naming the owner."""
+
         def register(modality: Modality) -> None:
-            if not isinstance(modality, Modality):
-                raise TypeError(f"register() wants a Modality, got {type(modality).__name__}")
-            if modality.name in self._modalities:
-                _, owner = self._modalities[modality.name]
-                self._fail(info, f"modality {modality.name!r} is already registered by {owner}")
-                return
-            self._modalities[modality.name] = (modality, info.distribution)
-            info.modalities.append(modality.name)
+            check_modality(modality)
+            name = modality.name
+            if name in self._modalities:
+                _, owner = self._modalities[name]
+                holder = next((i for i in self._infos.values() if name in i.modalities), None)
+                if info.name != name or holder is None or holder.name == name:
+                    self._fail(info, f"modality {name!r} is already registered by {owner}")
+                    return
+                holder.modalities.remove(name)
+                self._fail(
+                    holder,
+                    f"modality {name!r} is already registered by {info.distribution} (the plugin of that name)",
+                )
+            self._modalities[name] = (modality, info.distribution)
+            info.modalities.append(name)
 
         return register
 
@@ -211,6 +248,7 @@ class PluginManager:
         def register(name: str, target: Any, kind: str = "generator") -> None:
             if kind not in NETWORK_KINDS:
                 raise ValueError(f"network kind must be one of {NETWORK_KINDS}, got {kind!r}")
+            _check_name(name, f"{kind} network")
             key = (kind, name)
             if key in self._networks:
                 owner = self._networks[key].plugin
@@ -226,6 +264,7 @@ class PluginManager:
         ) -> None:
             if side not in TERM_SIDES:
                 raise ValueError(f"loss term side must be one of {TERM_SIDES}, got {side!r}")
+            _check_name(name, "loss term")
             key = (side, name)
             if key in self._terms:
                 owner = self._terms[key].plugin
@@ -238,6 +277,7 @@ class PluginManager:
 
     def _recipe_registrar(self, info: PluginInfo) -> Callable[..., None]:
         def register(name: str, target: Any) -> None:
+            _check_name(name, "recipe")
             if name in self._recipes:
                 self._fail(info, f"recipe {name!r} is already registered by {self._recipes[name].plugin}")
                 return
