@@ -30,10 +30,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
+    """The one place where every failure of a command becomes an exit status and one line.
+
+    2: bad usage or bad input (i2i's own errors, a file or folder the system refuses, memory the
+    input needs and the machine lacks); 130: interrupted; 1: anything else, an internal error,
+    still one line. ``I2I_DEBUG=1`` lets the exception through with its traceback.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("I2I_DEBUG", "") not in ("", "0")
     try:
         return fn(args)
     except (I2IError, PluginError) as exc:
+        if debug:
+            raise
         print(f"error: {exc}" if not str(exc).startswith(("i2i", "error")) else str(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -41,6 +50,28 @@ def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if debug:
+            raise
+        status, line = _failure_line(exc)
+        print(line, file=sys.stderr)
+        return status
+
+
+def _failure_line(exc: BaseException) -> tuple[int, str]:
+    """(exit status, one line) for an exception no i2i code turned into an I2IError."""
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, OSError) and exc.strerror:  # --out on a read-only disk, EXDEV, ENOSPC, ...
+        where = exc.filename if exc.filename is not None else ""
+        other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return 2, f"error: {where}{other}: {exc.strerror}" if where else f"error: {exc.strerror}"
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return 2, (
+            f"error: out of memory for this input ({type(exc).__name__}); "
+            "try a smaller --batch-size, --tile or --max-memory"
+        )
+    hint = "set I2I_DEBUG=1 for the traceback and report it"
+    return 1, f"i2i: internal error: {type(exc).__name__}: {text} ({hint})"
 
 
 # ---- i2i plugins ------------------------------------------------------------------------------
