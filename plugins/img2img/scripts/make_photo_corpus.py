@@ -133,9 +133,27 @@ HELD_OUT = frozenset(
      "picosdeeuropa_by_Aitzol_Berasategi", "Path"}
 )  # fmt: skip
 
+# Licences as each photo's docstring in skimage.data states it (sklearn: its images/README.txt).
 PIP_LICENCES = {
-    "skimage": ("scikit-image", "see skimage/data/README.txt (public domain or CC0/CC-BY per image)"),
-    "sklearn": ("scikit-learn", "CC-BY 2.0, photographer named in sklearn/datasets/images/README.txt"),
+    "astronaut": "public domain (NASA)",
+    "rocket": "public domain (SpaceX)",
+    "hubble_deep_field": "public domain (NASA)",
+    "immunohistochemistry": "no known copyright restrictions",
+    "retina": "CC0-1.0",
+    "camera": "CC0-1.0 (Lav Varshney)",
+    "coins": "no known copyright restrictions",
+    "moon": "scikit-image sample data (no statement in its docstring; package BSD-3-Clause)",
+    "page": "scikit-image sample data (no statement in its docstring; package BSD-3-Clause)",
+    "text": "public domain",
+    "clock": "public domain (Stefan van der Walt)",
+    "cell": "CC0-1.0",
+    "grass": "CC0-1.0 (CC0Textures)",
+    "gravel": "CC0-1.0 (CC0Textures)",
+    "brick": "CC0-1.0 (CC0Textures)",
+    "coffee": "CC0-1.0 (Rachel Michetti)",
+    "chelsea": "CC0-1.0 (Stefan van der Walt)",
+    "china": "CC-BY-2.0 (danielbuechele, Flickr)",
+    "flower": "CC-BY-2.0 (vultilion, Flickr)",
 }
 
 
@@ -146,8 +164,12 @@ def pip_photos() -> list[tuple[Source, np.ndarray]]:
 
     out = []
     for name in (*TRAIN, *TEST):
-        pkg, licence = PIP_LICENCES["sklearn" if name in ("china", "flower") else "skimage"]
-        out.append((Source(name, pkg, f"{pkg}:{name}", "", licence, ""), load_photo(name)))
+        pkg = "scikit-learn" if name in ("china", "flower") else "scikit-image"
+        readme = (
+            "sklearn/datasets/images/README.txt" if pkg == "scikit-learn" else f"skimage.data.{name}.__doc__"
+        )
+        source = Source(name, pkg, f"{pkg}:{name}", "", PIP_LICENCES[name], readme)
+        out.append((source, load_photo(name)))
     try:
         import matplotlib.cbook
 
