@@ -77,7 +77,7 @@ DEFAULT_CAP = 1 << 30
 """Default tile budget on a CPU at most: beyond about 1 GiB tiles are no faster there (the
 overlap is already a small share of the work), and the whole run stays within a laptop's means."""
 AUTO_MIN_PIXELS = 256 * 256
-"""Inputs of at most this many pixels per sample are never tiled by budget (nothing to gain)."""
+"""Inputs of at most this many pixels are never tiled by the default budget (nothing to gain)."""
 _MEMORY_WINDOW = 64  # side of the window the memory probe runs on (rounded up to the alignment)
 _MARGIN_WINDOW = 2 * MAX_MARGIN + 32  # side of the window the margin probe runs on
 
@@ -343,8 +343,12 @@ def measure_margin(
     side: int,
 ) -> int | None:
     """Context (input pixels) a tile needs so that what it keeps equals the untiled output within
-    EXACT_TOL, measured on a `side` x `side` window of sample 0 against its top-left part; None
-    when the difference reaches across the whole part (a field wider than the window). Cached."""
+    EXACT_TOL. The generator runs on a `side` x `side` window of noise shaped like sample 0 (a
+    real window may be flat, a black border, and hide how far the field reaches) and on its
+    top-left and bottom-right parts; the margin is the farthest distance from a cut at which the
+    outputs differ. Both corners, because strided layers see a tile's two sides differently.
+    None when the difference reaches across a whole part (a field wider than the window).
+    Cached per generator and layout."""
     cache = _PROBES.setdefault(generator, {})
     key = ("margin", _layout(cond, z), align, side)
     if key in cache:
@@ -356,25 +360,68 @@ def measure_margin(
     result: int | None = None
     if cut >= align and part >= align:
         y, x = _align_down((h - side) // 2, align), _align_down((w - side) // 2, align)
-        one, z1 = _first(cond, z)
-        full = run(*_window(one, z1, y, x, side, side, scale)).float()
-        small = run(*_window(one, z1, y, x, part, part, scale)).float()
-        sy, sx = scale
-        oh, ow = int(part * sy), int(part * sx)
-        if small.shape[-2:] != (oh, ow) or full.shape[-2:] != (int(side * sy), int(side * sx)):
-            raise _Inconsistent("the generator's output is not its input times a fixed scale")
-        diff = (full[..., :oh, :ow] - small).abs().amax(dim=(0, 1))  # (oh, ow)
-        # distance (output pixels) of each pixel to the cut: the bottom or right edge of `small`
-        rows = torch.arange(oh - 1, -1, -1).view(-1, 1)
-        cols = torch.arange(ow - 1, -1, -1).view(1, -1)
-        dist = torch.minimum(rows / float(sy), cols / float(sx))  # in input pixels
-        bad = dist[diff > EXACT_TOL]
-        if bad.numel() == 0:
-            result = 0
-        elif float(bad.max()) < part - 1:
-            result = math.floor(float(bad.max())) + 1
+        window = _noise(*_window(*_first(cond, z), y, x, side, side, scale))
+        full = run(*window).float()
+        found = [_cut_reach(run, *window, full, corner, part, scale) for corner in (0, cut)]
+        result = None if None in found else max(found)  # type: ignore[type-var]
     cache[key] = result
     return result
+
+
+def _noise(cond: Condition, z: Tensor | None) -> tuple[Condition, Tensor | None]:
+    """The same tensors filled with uniform noise in [-1, 1] (a fixed seed: the same every run)."""
+    g = torch.Generator().manual_seed(0)
+
+    def fill(t: Tensor) -> Tensor:
+        if not t.is_floating_point():
+            return t
+        return (torch.rand(t.shape, generator=g) * 2 - 1).to(t.device, t.dtype)
+
+    return cond.map(fill), (None if z is None else fill(z))
+
+
+def _cut_reach(
+    run: Run,
+    cond: Condition,
+    z: Tensor | None,
+    full: Tensor,
+    corner: int,
+    part: int,
+    scale: tuple[Fraction, Fraction],
+) -> int | None:
+    """How far (input pixels) from its cut edges the output of the window's `part` x `part` part
+    at (corner, corner) differs from `full` (the whole window's output) by more than EXACT_TOL:
+    corner 0 is the top-left part (cut at its bottom and right), else the bottom-right part (cut
+    at its top and left). None when the difference reaches across the whole part."""
+    from dataclasses import replace
+
+    sy, sx = scale
+    oh, ow = int(part * sy), int(part * sx)
+    oy, ox = int(corner * sy), int(corner * sx)
+    hw = reference(cond).shape[-2:]  # type: ignore[union-attr]
+
+    def cut(t: Tensor) -> Tensor:
+        if t.dim() == 4 and t.shape[-2:] == hw:
+            return t[..., corner : corner + part, corner : corner + part]
+        return t
+
+    small_cond = replace(cond, previous=None).map(cut)
+    if cond.previous is not None:
+        small_cond = replace(small_cond, previous=cond.previous[..., oy : oy + oh, ox : ox + ow])
+    small = run(small_cond, None if z is None else cut(z)).float()
+    if small.shape[-2:] != (oh, ow) or full.shape[-2:] != (int(hw[0] * sy), int(hw[1] * sx)):
+        raise _Inconsistent("the generator's output is not its input times a fixed scale")
+    diff = (full[..., oy : oy + oh, ox : ox + ow] - small).abs().amax(dim=(0, 1)).cpu()
+    rows = torch.arange(oh, dtype=torch.float64).view(-1, 1) / float(sy)  # distance to the top
+    cols = torch.arange(ow, dtype=torch.float64).view(1, -1) / float(sx)
+    if corner == 0:  # cut at the bottom and the right
+        rows, cols = rows.flip(0), cols.flip(1)
+    bad = torch.minimum(rows, cols)[diff > EXACT_TOL]
+    if bad.numel() == 0:
+        return 0
+    if float(bad.max()) >= part - 1:
+        return None
+    return math.floor(float(bad.max())) + 1
 
 
 class _Inconsistent(Exception):
@@ -397,7 +444,8 @@ def plan_axis(length: int, count: int, overlap: int, align: int) -> Axis | None:
     None when `count` tiles cannot all be needed (fewer do) or none fits."""
     if count == 1:
         return Axis(length, length, (0,))
-    size = _align_up(-(-(length + (count - 1) * overlap) // count), align)
+    # rounding each origin to the alignment moves it by up to align / 2: room for that up front
+    size = _align_up(-(-(length + (count - 1) * (overlap + align)) // count), align)
     while size < length:
         span = length - size
         starts = tuple(round(i * span / (count - 1) / align) * align for i in range(count))
@@ -411,10 +459,11 @@ def _fewest(length: int, max_size: int, overlap: int, align: int) -> Axis | None
     """The axis with the fewest tiles of at most `max_size`; None when no tile that small works."""
     if length <= max_size:
         return Axis(length, length, (0,))
-    if max_size < overlap + align:
+    step = overlap + align
+    if max_size < step + align:
         return None
-    count = max(2, -(-(length - overlap) // (max_size - overlap)))
-    for n in range(max(2, count - 1), count + 64):
+    count = max(2, -(-(length - step) // (max_size - step)))
+    for n in range(max(2, count - 1), count + 8):
         axis = plan_axis(length, n, overlap, align)
         if axis is not None and axis.size <= max_size:
             return axis
@@ -432,7 +481,7 @@ def plan_grid(
 ) -> tuple[Axis, Axis]:
     """The tile grid with the least total work (sum of tile areas) whose tiles are at most
     `max_area` pixels and `max_side` on a side; when none is that small, the smallest tiles that
-    still make progress (overlap + align on a side). Tiles need not be square: a 960x540 input
+    still make progress (overlap + align on a side; `plan` refuses such a budget instead). Tiles need not be square: a 960x540 input
     under a budget of 131k pixels gets 2 x 3 tiles of about 300 x 360, not 6 squares of 362."""
     floor = overlap + align
     cap = max_side if max_side is not None else max(height, width)
@@ -458,9 +507,8 @@ def plan_grid(
                 best = (work, rows, cols)
         if rows.size <= floor:
             break
-    if best is None:  # over budget whatever the grid: small tiles, half of each one overlap
-        side = max(floor, 2 * overlap)
-        return _fixed(height, side, overlap, align), _fixed(width, side, overlap, align)
+    if best is None:  # over budget whatever the grid: the smallest tiles that make progress
+        return _fixed(height, floor, overlap, align), _fixed(width, floor, overlap, align)
     return best[1], best[2]
 
 
@@ -543,7 +591,7 @@ def plan(
     ref = reference(cond)
     assert ref is not None
     batch, (h, w) = ref.shape[0], ref.shape[-2:]
-    if settings.tile is None and h * w <= AUTO_MIN_PIXELS:
+    if settings.tile is None and settings.max_memory is None and h * w <= AUTO_MIN_PIXELS:
         return None
     if settings.tile is not None and h <= settings.tile and w <= settings.tile:
         return None
@@ -576,6 +624,13 @@ def plan(
             )
         rows, cols = plan_grid(h, w, overlap=overlap, align=align, max_side=side)
     else:
+        floor = _align_up(overlap + align, align)
+        if max_area < floor * floor:
+            need = floor * floor * probe.bytes_per_pixel * batch
+            raise I2IError(
+                f"--max-memory {budget / 2**20:.0f}M: the smallest tiles this model can use "
+                f"({floor}x{floor} input pixels, batch {batch}) need about {need / 2**20:.0f}M"
+            )
         rows, cols = plan_grid(h, w, overlap=overlap, align=align, max_area=max_area)
     if len(rows.starts) == len(cols.starts) == 1:
         return None
