@@ -162,9 +162,10 @@ def flicker_and_quality(
         return round(float(_changes(frames)[keep].mean() / ref), 4)
 
     flicker: dict[str, Any] = {
-        "what": "mean |frame t - frame t-1| of the output / the same for the input (bicubic x4), cuts left out",
+        "what": "mean |frame t - frame t-1| of the output / the same for the input (bicubic x4)",
         "pairs": int(keep.numel()),
-        "cuts_left_out": int((~keep).sum()),
+        "left_out": int((~keep).sum()),
+        "left_out_why": "scene cuts and the fastest motion: pairs where the input changes > 3x its median",
         "input_change": round(float(ref), 5),
         "chain": ratio(out),
         "colour_original": ratio(real),
@@ -247,7 +248,8 @@ def main() -> None:
     specs = [args.colorize, args.sr]
     chain = load_pipeline(specs[0], then=specs[1:], device="cpu")
     temporal = any(pipe.temporal for pipe in chain.pipelines)
-    sources = [pipe.source for pipe in chain.pipelines]
+    sources = [_relative(pipe.source) for pipe in chain.pipelines]
+    load_before = os.getloadavg()
     del chain
     lengths = [int(n) for n in args.memory_frames.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp_name:
@@ -301,6 +303,7 @@ def main() -> None:
         "host": socket.gethostname(),
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "command": f"i2i-run {_first(specs[0])} --then {specs[1]} --input old.mp4 --out new.mp4",
         "stages": sources,
         "temporal_stage": temporal,
@@ -319,6 +322,14 @@ def main() -> None:
             :3000
         ]
     )
+
+
+def _relative(path: str) -> str:
+    """A model file inside the repository as a path relative to it (results travel between machines)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def _first(spec: str) -> str:
