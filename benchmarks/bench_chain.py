@@ -290,6 +290,7 @@ def main() -> None:
         peaks = [memory["runs"][str(n)]["rss_peak_mib"] for n in lengths]
         memory["peak_rss_mib"] = dict(zip(map(str, lengths), peaks))
         memory["ratio_longest_over_shortest"] = round(peaks[-1] / peaks[0], 3)
+        memory["peak_rss_mib_whole_clip"] = max(r["rss_peak_mib"] for r in runs["chain"])  # the speed runs'
         print("flicker and quality ...", file=sys.stderr)
         flicker, quality = flicker_and_quality(specs, clip, tmp / "chain.mp4", truth, temporal)
         if args.strip:
