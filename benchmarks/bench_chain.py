@@ -146,8 +146,6 @@ def flicker_and_quality(
     specs: list[str], clip: Path, output: Path, truth: Path, temporal: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The `flicker` and `quality` sections (see the module docstring)."""
-    import torch
-
     out = _frames(output)
     size = tuple(out.shape[-2:])
     gray = _upscale(_frames(clip), size)
@@ -184,7 +182,6 @@ def flicker_and_quality(
         "gray_bicubic_psnr": _psnr(gray, real),
         "frames": n,
     }
-    del torch
     return flicker, quality
 
 

@@ -181,7 +181,9 @@ class Chain:
             images = self.first.generate_frames(samples, first, seed, truncation, **options)
         else:
             images = self.first.generate(_collate(samples), 1, seed, truncation, **options)
-        streams = state.setdefault(STAGES, self._streams())
+        if STAGES not in state:
+            state[STAGES] = self._streams()
+        streams = state[STAGES]
         for i, stage in enumerate(self.stages):
             images = self._stage(
                 stage, images, streams.readers[i], streams.temporal[i], seed, truncation, options
