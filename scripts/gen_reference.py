@@ -50,6 +50,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.data.color", "sRGB <-> CIE Lab with scikit-image's conventions, in torch"),
     ("i2i.data.transforms", "one crop/flip for every image of a sample"),
     ("i2i.data.text", "text side-car files: UTF-8 text, JSON lines, pickled name lists"),
+    ("i2i.data.jsonfile", "bounded JSON reading of user files, shared type checks"),
     ("i2i.data.video", "video reading and writing"),
     ("i2i.metrics", "the evaluator API"),
     ("i2i.metrics.paired", "scores against paired ground truth"),

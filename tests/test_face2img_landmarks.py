@@ -95,7 +95,7 @@ def test_landmark_json_formats(tmp_path):
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("{not json", "not JSON"),
+        ("{not json", "not valid JSON"),
         ("", "empty"),
         ("[]", "empty list"),
         (json.dumps([[1, 2]] * 67), "got 67"),
@@ -105,7 +105,8 @@ def test_landmark_json_formats(tmp_path):
         (json.dumps([[1, 2, 3, 4]] * 68), "landmark 0"),
         (json.dumps([[True, 2]] * 68), "landmark 0"),
         (json.dumps([[1, 2]] * 60 + [[float("nan"), 2]] * 8), "NaN"),
-        (json.dumps([[1, 2]] * 67 + [[float("inf"), 2]]), "NaN or infinity"),
+        (json.dumps([[1, 2]] * 67 + [[float("inf"), 2]]), "Infinity is not a JSON number"),
+        (json.dumps([[1, 2]] * 67 + [[1e39, 2]]), "beyond float32"),
         ('{"points": []}', "landmarks"),
         ('{"landmarks": null}', "list of 68"),
         ("42", "list of 68"),

@@ -68,7 +68,7 @@ def test_coco_keypoints_derive_the_neck_and_map_left_and_right(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", "not readable JSON"),
+        ("{not json", "not valid JSON"),
         ('{"people": []}', "no person"),
         ('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}', "expected 75"),
         ('{"people": [{"pose_keypoints_2d": ' + json.dumps(["a"] * 54) + "}]}", "must be numbers"),

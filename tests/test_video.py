@@ -88,6 +88,9 @@ def test_reading_is_lazy_and_streams_in_chunks(tmp_path, monkeypatch):
         def close(self):
             self.container.close()
 
+        def __getattr__(self, name):  # format, duration...: the real container's
+            return getattr(self.container, name)
+
     monkeypatch.setattr(video.av, "open", lambda *a, **k: CountingContainer(real_open(*a, **k)))
     frames = iter_video_frames(path, chunk_size=8)
     assert inspect.isgenerator(frames) and not decoded  # nothing read before iteration

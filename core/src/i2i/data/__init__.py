@@ -4,9 +4,12 @@
   a stable held-out tenth, files of sub-folders matched by name, two-domain layouts).
 - `i2i.data.images`: robust image decoding (any mode, EXIF orientation, size limits, corrupt files
   become `InputError`), image <-> tensor conversion, atomic saving, sample sheets, folder listing.
-- `i2i.data.text`: text side-car files (UTF-8 text, JSON lines, pickled name lists read without
-  executing anything) with one-line errors.
-- `i2i.data.video`: streaming video decoding and atomic video encoding (PyAV).
+- `i2i.data.text`: text side-car files (UTF-8 text of bounded size, one item a line, JSON lines,
+  pickled name lists read without executing anything) with one-line errors.
+- `i2i.data.jsonfile`: JSON of user files parsed with bounds (size, nesting, integer length,
+  finite numbers), one `InputError` for anything else; shared type checks.
+- `i2i.data.video`: streaming video decoding (allowed containers only, frame size capped) and
+  atomic video encoding (PyAV).
 - `i2i.data.transforms`: one random crop/flip applied identically to every image of a sample.
 - `i2i.data.dataset`: `I2IDataset`, the base of a modality's dataset.
 
@@ -31,6 +34,8 @@ _LAZY = {
     "read_image": "i2i.data.images",
     "read_labels": "i2i.data.images",
     "list_images": "i2i.data.images",
+    "natural_key": "i2i.data.images",
+    "check_size": "i2i.data.images",
     "image_to_tensor": "i2i.data.images",
     "label_to_tensor": "i2i.data.images",
     "tensor_to_image": "i2i.data.images",
@@ -38,10 +43,14 @@ _LAZY = {
     "make_grid_image": "i2i.data.images",
     "PairedTransform": "i2i.data.transforms",
     "read_text": "i2i.data.text",
+    "read_lines": "i2i.data.text",
+    "read_json": "i2i.data.jsonfile",
+    "parse_json": "i2i.data.jsonfile",
     "json_rows": "i2i.data.text",
     "read_name_list": "i2i.data.text",
     "VideoWriter": "i2i.data.video",
     "iter_video_frames": "i2i.data.video",
+    "iter_video_arrays": "i2i.data.video",
     "probe_video": "i2i.data.video",
 }
 

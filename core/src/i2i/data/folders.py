@@ -36,6 +36,7 @@ from i2i.data.images import (
     image_to_tensor,
     label_to_tensor,
     list_images,
+    natural_key,
     read_image,
 )
 from i2i.data.transforms import PairedTransform
@@ -140,7 +141,8 @@ def sample_name(path: Path, folder: Path) -> str:
 def match_by_name(
     folders: Mapping[str, Path], optional: Collection[str] = (), recursive: bool = False
 ) -> list[Sample]:
-    """Files of several folders paired by name (suffix ignored: photo.jpg + mask.png), sorted by name.
+    """Files of several folders paired by name (suffix ignored: photo.jpg + mask.png), in name order
+    (`natural_key`: frame 99999 before frame 100000).
 
     `folders` maps an entry name to its folder. Every name must have a file in every folder not in
     `optional`; a lone file raises `InputError` naming it, since a missing partner is almost always
@@ -168,7 +170,7 @@ def match_by_name(
     required = [e for e in folders if e not in optional]
     if not required:
         raise ValueError("match_by_name needs at least one folder that is not optional")
-    names = sorted(set().union(*(listed[e].keys() for e in required)))
+    names = sorted(set().union(*(listed[e].keys() for e in required)), key=natural_key)
     for key in names:
         absent = [e for e in required if key not in listed[e]]
         if absent:

@@ -9,6 +9,7 @@ Tensors are (C,H,W) float32 in [-1, 1], the range of the generators' tanh output
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -24,9 +25,21 @@ from i2i.errors import InputError
 # 8192 x 8192. Large enough for any photo a GAN is trained or run on, small enough that a hostile or
 # broken header cannot make a worker allocate gigabytes before it fails.
 DEFAULT_MAX_PIXELS = 1 << 26
+# Each side at most twice the square cap's: a 16384 x 4096 panorama passes, a 1 x 67,108,864 strip
+# (within the pixel count) does not. Generators pad each side up to their size multiple (at most a
+# few hundred pixels), so the padded image of any accepted file stays near the pixel cap instead
+# of growing with the length of its longer side (that strip padded to 256 rows: 17 gigapixels).
+MAX_SIDE = 16384
+
+# What `read_image` decodes: the formats of IMAGE_EXTENSIONS (MPO, a phone camera's JPEG, opens
+# through JPEG), whatever the file's suffix. Pillow would otherwise identify forty more by their
+# content, among them EPS (rendered by running Ghostscript) and PSD, FITS, PCD..., rarely used
+# decoders with a history of bugs; a file named .png must not reach any of them.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
 
 # Suffixes are lower-case with the dot, as `Path.suffix.lower()` returns them.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+_NOT_ALLOWED = "not an image in a format i2i reads (PNG, JPEG, BMP, TIFF, WebP or GIF)"
 # GIF is deliberately not a video: writing one needs a palette per frame, and animated GIFs are rare
 # as model input. `read_image` still reads a .gif given explicitly (its first frame).
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
@@ -59,6 +72,8 @@ def check_file(path: Path, what: str) -> None:
         raise InputError(path, "no such file") from None
     except OSError as exc:
         raise InputError(path, f"cannot read ({one_line(exc)})") from None
+    except ValueError:  # a NUL byte in the name, read from a data set's list of files
+        raise InputError(path, "not a usable file name") from None
 
 
 def is_video(path: str | Path) -> bool:
@@ -66,8 +81,37 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_key(name: str) -> tuple[object, ...]:
+    """Sort key putting numbered names in number order: `clip_99999` before `clip_100000`.
+
+    Frames are numbered with a fixed width (`clip_00001.png`) that a long video outgrows, and
+    plain string order then puts frame 100000 between 10000 and 10001, which breaks every
+    frame-to-frame pairing. Runs of digits compare by value (length of the run without leading
+    zeros, then the digits: no int conversion, so any run length is cheap), the rest as text; the
+    whole name breaks ties (`a01` and `a1`), so the order is total and the same on every machine.
+    """
+    parts: list[object] = []
+    for i, part in enumerate(_DIGITS.split(name)):
+        if i % 2:
+            value = part.lstrip("0")
+            parts.append((len(value), value))
+        else:
+            parts.append(part)
+    return (tuple(parts), name)
+
+
+def path_key(path: Path, root: Path | None = None) -> tuple[object, ...]:
+    """`natural_key` of each part of `path` (relative to `root` if given): folders, then files."""
+    parts = path.relative_to(root).parts if root is not None else (path.name,)
+    return tuple(natural_key(part) for part in parts)
+
+
 def list_images(directory: str | Path, recursive: bool = False) -> list[Path]:
-    """The image files inside `directory`, sorted by name (by relative path when `recursive`).
+    """The image files inside `directory`, in `natural_key` order of their names (of their relative
+    paths when `recursive`): `f_9.png` before `f_10.png`.
 
     Only the directory itself unless `recursive`, which also walks its sub-directories (a photo
     collection sorted into albums). Hidden files and directories are skipped: `._x.png` files left
@@ -80,12 +124,12 @@ def list_images(directory: str | Path, recursive: bool = False) -> list[Path]:
     if not directory.is_dir():
         raise InputError(directory, "not a directory" if directory.exists() else "no such directory")
     if not recursive:
-        return sorted(p for p in directory.iterdir() if _is_image_file(p))
+        return sorted((p for p in directory.iterdir() if _is_image_file(p)), key=path_key)
     found: list[Path] = []
     for folder, subdirs, files in os.walk(directory):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
         found.extend(p for p in (Path(folder, f) for f in files) if _is_image_file(p))
-    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+    return sorted(found, key=lambda p: path_key(p, directory))
 
 
 def _is_image_file(path: Path) -> bool:
@@ -142,9 +186,12 @@ def read_image(
     - EXIF orientation is applied, so phone photos are not sideways.
     - 16-bit grey is scaled to 8 bits (65535 -> 255); 16-bit RGB(A) is reduced to 8 bits by PIL.
     - Alpha is composited on white; palettes, CMYK, 1-bit etc. are converted.
-    - The pixel count is checked from the header before any pixel is decoded, and the whole image is
-      decoded here, so a truncated or corrupt file fails now with `InputError` naming it, not later
-      inside a DataLoader worker. Multi-frame files (GIF, TIFF) give their first frame.
+    - Only `IMAGE_FORMATS` are decoded, identified by content whatever the suffix (a JPEG named
+      .png is common in downloaded sets and is read; an EPS or PSD named .png is refused).
+    - The size (`check_size`: each side, the pixel count) is checked from the header before any
+      pixel is decoded, and the whole image is decoded here, so a truncated or corrupt file fails
+      now with `InputError` naming it, not later inside a DataLoader worker. Multi-frame files
+      (GIF, TIFF) give their first frame.
 
     Raises `InputError(path, problem)` for any file that cannot be read as an image.
     """
@@ -156,8 +203,8 @@ def read_image(
         with warnings.catch_warnings():
             # Our own limit below replaces PIL's warning; PIL's hard error is still caught.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                _check_size(path, *opened.size, max_pixels)
+            with Image.open(path, formats=IMAGE_FORMATS) as opened:
+                check_size(path, *opened.size, max_pixels)
                 opened.load()
                 if mode == "raw":
                     return _upright(opened).copy()
@@ -169,7 +216,7 @@ def read_image(
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except UnidentifiedImageError:
-        raise InputError(path, "not an image, or in a format Pillow cannot read") from None
+        raise InputError(path, _NOT_ALLOWED) from None
     except Image.DecompressionBombError as exc:
         raise InputError(path, f"image too large ({one_line(exc)})") from None
     except Exception as exc:
@@ -178,13 +225,22 @@ def read_image(
         raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
 
 
-def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
+def check_size(
+    path: str | Path, width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image"
+) -> None:
+    """Refuse a frame size before any pixel is decoded: no pixels, a side over `MAX_SIDE`, or more
+    than `max_pixels` in all. Images (`read_image`, `probe_image`) and video frames
+    (`i2i.data.video`) share it, so one limit holds whatever the container."""
     if width <= 0 or height <= 0:
-        raise InputError(path, f"image has no pixels ({width}x{height})")
+        raise InputError(path, f"{what} has no pixels ({width}x{height})")
+    if max(width, height) > MAX_SIDE:
+        raise InputError(
+            path, f"{what} is {width}x{height}: a side is longer than the limit of {MAX_SIDE} pixels"
+        )
     if width * height > max_pixels:
         raise InputError(
             path,
-            f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+            f"{what} is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
             f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
         )
 
@@ -202,8 +258,8 @@ def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                _check_size(path, *opened.size, max_pixels)
+            with Image.open(path, formats=IMAGE_FORMATS) as opened:
+                check_size(path, *opened.size, max_pixels)
                 return opened.size[0], opened.size[1], opened.mode
     except InputError:
         raise
@@ -212,7 +268,7 @@ def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except UnidentifiedImageError:
-        raise InputError(path, "not an image, or in a format Pillow cannot read") from None
+        raise InputError(path, _NOT_ALLOWED) from None
     except Image.DecompressionBombError as exc:
         raise InputError(path, f"image too large ({one_line(exc)})") from None
     except Exception as exc:

@@ -12,7 +12,6 @@ anything: a downloaded data set is untrusted input.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -23,29 +22,63 @@ MAX_PICKLE_BYTES = 64 << 20
 """The largest name-list pickle read (64 MiB): more is not a list of file names."""
 
 
-def read_text(path: Path) -> str:
-    """A UTF-8 text file, or InputError naming it (missing, not UTF-8, unreadable)."""
+MAX_TEXT_BYTES = 256 << 20
+"""The largest text side-car read by default (256 MiB: a metadata.jsonl of a million images);
+readers of smaller files (captions, prompts) pass a smaller `max_bytes`."""
+
+
+def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A UTF-8 text file of at most `max_bytes`, or InputError naming it (missing, a directory,
+    too large, not UTF-8, unreadable). The size is checked before reading and the read stops one
+    byte past the limit, so neither a huge file nor a device such as /dev/zero fills the memory."""
+    path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise InputError(path, "is a directory, not a text file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(path, f"is {size} bytes, more than the limit of {max_bytes} for this file")
+        with open(path, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not a UTF-8 text file") from None
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    if len(raw) > max_bytes:
+        raise InputError(path, f"is more than the limit of {max_bytes} bytes for this file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(path, "not a UTF-8 text file") from None
+
+
+def read_lines(path: Path, max_lines: int, max_bytes: int = MAX_TEXT_BYTES) -> list[str]:
+    """The non-blank lines of a UTF-8 text file (a prompt or a name a line), at most `max_lines`
+    of them in a file of at most `max_bytes`; more, none, or an unreadable file is an InputError
+    naming the file. Each line becomes work (a sample, an image), so the count is bounded here,
+    before any of it starts."""
+    lines = [line for line in read_text(path, max_bytes).splitlines() if line.strip()]
+    if not lines:
+        raise InputError(path, "has no non-blank line")
+    if len(lines) > max_lines:
+        raise InputError(path, f"has {len(lines)} lines, more than the limit of {max_lines}; split the file")
+    return lines
 
 
 def json_rows(path: Path, key: str) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON-lines file whose objects must carry
-    the string `key`; any other line is an InputError naming the file and the line."""
+    the string `key`; any other line (malformed or hostile JSON as `i2i.data.jsonfile.parse_json`
+    refuses it, or another shape) is an InputError naming the file and the line."""
+    from i2i.data.jsonfile import parse_json  # here: i2i.data.jsonfile reads through read_text
+
     rows = []
     for line_no, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"line {line_no}: not valid JSON ({exc.msg})") from None
+            row = parse_json(line, path)
+        except InputError as exc:
+            raise InputError(path, f"line {line_no}: {exc.problem}") from None
         if not isinstance(row, dict) or not isinstance(row.get(key), str):
             raise InputError(path, f"line {line_no}: expected an object with a {key!r} string")
         rows.append((line_no, row))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from i2i.data.images import VIDEO_EXTENSIONS, check_file, one_line
+from i2i.data.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, check_file, check_size, one_line
 from i2i.errors import InputError
 
 # Used when a container gives no frame rate at all (raw streams); the usual PAL rate.
@@ -52,66 +52,143 @@ class VideoInfo:
     height: int
 
 
-def _open_input(path: Path) -> tuple[Any, Any]:
-    """(container, first video stream), or InputError; the caller closes the container."""
+# The demuxers a video is read with, by suffix; the rest of FFmpeg's ~350 are never tried. FFmpeg
+# otherwise picks a demuxer by probing the content, whatever the name: an HLS playlist or an
+# ffconcat list named clip.mp4 makes it open the files (or URLs) that the playlist names, and
+# image2, subtitle and raw-codec demuxers read things that are no video of the user's.
+CONTAINERS: dict[str, str] = {
+    ".mp4": "mov",
+    ".m4v": "mov",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "matroska",
+    ".avi": "avi",
+}
+"""Suffix -> the FFmpeg demuxer tried first. A file whose content is another allowed container
+(a WebM named .mp4) is read by that one; no other demuxer is ever used."""
+_ALLOWED = frozenset(CONTAINERS.values())
+# Frames fewer than this behind the container's own count (or duration) are taken as a cut file.
+_TRUNCATION_SLACK = 2  # frames, or 1% of the video if more: edit lists legitimately trim a few
+
+
+@dataclass
+class _Input:
+    """An open video: the container, its first video stream and the file PyAV reads through."""
+
+    container: Any
+    stream: Any
+    handle: Any
+
+    def close(self) -> None:
+        self.container.close()
+        self.handle.close()
+
+
+def _open_input(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> _Input:
+    """The video at `path` opened with an allowed demuxer, its frame size checked; the caller
+    closes it. Any failure is an InputError naming the file.
+
+    FFmpeg reads through a Python file object, never a file name: a name is also a URL to FFmpeg
+    (`concat:a|b`, `http://...`), a file object only ever the bytes of this file.
+    """
     check_file(path, "a video")
+    first = CONTAINERS.get(path.suffix.lower())
+    order = [first] if first else []
+    order += sorted(_ALLOWED - set(order))
     try:
-        container = av.open(str(path), mode="r")
-    except Exception as exc:  # av's errors (InvalidDataError...) and OSError alike: not a readable video
-        raise InputError(path, f"not a readable video ({one_line(exc)})") from None
-    if not container.streams.video:
-        container.close()
-        raise InputError(path, "has no video stream")
-    return container, container.streams.video[0]
+        handle = open(path, "rb")  # noqa: SIM115 - closed by _Input.close or below
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({one_line(exc)})") from None
+    problem = ""
+    for demuxer in order:
+        handle.seek(0)
+        try:
+            container = av.open(handle, mode="r", format=demuxer)
+        except Exception as exc:  # av's errors (InvalidDataError...): not this container
+            problem = problem or getattr(exc, "strerror", None) or one_line(exc)
+            continue
+        if not set(container.format.name.split(",")) & _ALLOWED:  # what FFmpeg says it opened
+            container.close()
+            continue
+        opened = _Input(container, None, handle)
+        try:
+            if not container.streams.video:
+                raise InputError(path, "has no video stream")
+            opened.stream = container.streams.video[0]
+            context = opened.stream.codec_context
+            check_size(path, int(context.width), int(context.height), max_pixels, "video frame")
+            # the decoder's own limit too: a stream that changes size midway is held to it as well
+            context.options = {"max_pixels": str(max_pixels)}
+        except BaseException:
+            opened.close()
+            raise
+        return opened
+    handle.close()
+    raise InputError(
+        path, f"not a readable video (MP4/MOV, Matroska/WebM or AVI): {problem or 'unknown container'}"
+    )
 
 
-def probe_video(path: str | Path) -> VideoInfo:
+def probe_video(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
     """Frame rate, frame count (None if unknown; MKV/WebM usually do not store it) and frame size.
 
     Only the headers are read, so this is cheap; a file whose frames are corrupt passes here and
-    fails in `iter_video_frames`.
+    fails in `iter_video_frames`. Frames over `max_pixels` or `i2i.data.images.MAX_SIDE` are
+    refused here, as images are.
     """
     path = Path(path)
-    container, stream = _open_input(path)
+    opened = _open_input(path, max_pixels)
     try:
+        stream = opened.stream
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate and float(rate) > 0 else DEFAULT_FPS
         frames = int(stream.frames) if stream.frames and stream.frames > 0 else None
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     finally:
-        container.close()
-    if width <= 0 or height <= 0:
-        raise InputError(path, "video stream has no frame size")
+        opened.close()
     return VideoInfo(fps=fps, frames=frames, width=width, height=height)
 
 
-def _frames_to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
-    batch = torch.from_numpy(np.stack(arrays))
-    return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
+def _frames_to_tensor(batch: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
 
 
-def iter_video_frames(path: str | Path, chunk_size: int = 8) -> Iterator[torch.Tensor]:
+def iter_video_frames(
+    path: str | Path, chunk_size: int = 8, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Iterator[torch.Tensor]:
     """Decode a video lazily as (B,3,H,W) chunks in [-1, 1], B = chunk_size except maybe the last.
 
     Only one chunk of frames is held at a time, so memory does not grow with the video's length.
     A missing file or directory raises `InputError` at once; a file that is not a video, or frames
     that cannot be decoded, raise it when iteration reaches them (chunks before are still given).
-    Every frame is scaled to the size of the first, should a stream change size midway.
+    So does a video that ends well before the frame count (or duration) its container declares: a
+    cut download, which would otherwise give a shorter result without a word. Every frame is
+    scaled to the size of the first, should a stream change size midway.
     """
+    return (_frames_to_tensor(chunk) for chunk in iter_video_arrays(path, chunk_size, max_pixels))
+
+
+def iter_video_arrays(
+    path: str | Path, chunk_size: int = 8, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Iterator[np.ndarray]:
+    """`iter_video_frames` as uint8 (B,H,W,3) RGB arrays: for code that keeps frames (a training
+    clip), a quarter of the float tensors' memory and no float copy of the clip at all."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
     path = Path(path)
     check_file(path, "a video")
-    return _stream_frames(path, chunk_size)
+    return _stream_frames(path, chunk_size, max_pixels)
 
 
-def _stream_frames(path: Path, chunk_size: int) -> Iterator[torch.Tensor]:
-    container, stream = _open_input(path)
+def _stream_frames(path: Path, chunk_size: int, max_pixels: int) -> Iterator[np.ndarray]:
+    opened = _open_input(path, max_pixels)
+    container, stream = opened.container, opened.stream
     try:
         stream.thread_type = "AUTO"
         decoded = container.decode(stream)
         size: tuple[int, int] | None = None
         batch: list[np.ndarray] = []
+        count, last_time = 0, None
         while True:
             # Only the decoder is guarded: an exception thrown into this generator at `yield` must
             # propagate as it is, not be reported as a bad file.
@@ -122,15 +199,45 @@ def _stream_frames(path: Path, chunk_size: int) -> Iterator[torch.Tensor]:
                 if size is None:
                     size = (frame.width, frame.height)
                 batch.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                count, last_time = count + 1, frame.time
             except Exception as exc:
                 raise InputError(path, f"cannot decode video ({one_line(exc)})") from None
             if len(batch) == chunk_size:
-                yield _frames_to_tensor(batch)
+                yield np.stack(batch)
                 batch = []
+        if count == 0:
+            raise InputError(path, "has no frame that can be decoded")
+        _check_complete(path, container, stream, count, last_time)
         if batch:
-            yield _frames_to_tensor(batch)
+            yield np.stack(batch)
     finally:
-        container.close()
+        opened.close()
+
+
+def _check_complete(path: Path, container: Any, stream: Any, count: int, last: float | None) -> None:
+    """Refuse a video that stops well before its container says it ends (cut in transfer).
+
+    The frame count is compared where the container stores one (MP4, MOV, AVI); otherwise
+    (Matroska, WebM) the end of the last frame is compared with the container's duration, but
+    only for a file holding nothing but its video stream, as an audio track may outlast it.
+    """
+    expected = int(stream.frames or 0)
+    if expected > 0:
+        if count < expected - max(_TRUNCATION_SLACK, expected // 100):
+            raise InputError(
+                path, f"ends after {count} of its {expected} frames: cut short? (re-encode it to keep them)"
+            )
+        return
+    duration = container.duration  # microseconds, None if unknown
+    if not duration or last is None or len(container.streams) != 1:
+        return
+    rate = stream.average_rate or stream.guessed_rate
+    step = 1.0 / float(rate) if rate and float(rate) > 0 else 1.0 / DEFAULT_FPS
+    total = duration / 1e6
+    if last + step < total - max(_TRUNCATION_SLACK * step, total / 100):
+        raise InputError(
+            path, f"ends at {last + step:.2f} s of its {total:.2f} s: cut short? (re-encode it to keep them)"
+        )
 
 
 def _available(name: str) -> bool:

@@ -26,11 +26,15 @@ import torch
 from PIL import Image
 
 from i2i.data.dataset import I2IDataset
-from i2i.data.images import IMAGE_EXTENSIONS, read_image
+from i2i.data.images import IMAGE_EXTENSIONS, path_key, read_image
 from i2i.errors import InputError
 from i2i_face2img.landmarks import flip, read_landmark_frames, render_sketch, write_landmark_frames
 
 CACHE = "landmarks.json"
+MAX_CLIP_BYTES = 1 << 30
+"""A video clip's frames are kept decoded (uint8) for random access; past 1 GiB (5,400 frames of
+256 x 256, 450 of 1080p) the clip is refused rather than filling the memory of every worker:
+such a clip is better given as a folder of frames, read one frame at a time."""
 
 
 def _square(
@@ -59,20 +63,36 @@ def image_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image.convert("RGB"), np.float32)).permute(2, 0, 1) / 127.5 - 1
 
 
+def _video_frames(path: Path, max_bytes: int = MAX_CLIP_BYTES) -> list[np.ndarray]:
+    """A clip's frames as uint8 (H,W,3) arrays, decoded a chunk at a time (never as float) and
+    refused, before decoding where the container gives a frame count, past `max_bytes`."""
+    from i2i.data.video import iter_video_arrays, probe_video
+
+    info = probe_video(path)
+    frame_bytes = info.width * info.height * 3
+    too_long = f"is too long to keep decoded (over {max_bytes >> 20} MiB); give it as a folder of frames"
+    if info.frames is not None and info.frames * frame_bytes > max_bytes:
+        raise InputError(path, f"{info.frames} frames of {info.width}x{info.height} {too_long}")
+    frames: list[np.ndarray] = []
+    for chunk in iter_video_arrays(path, chunk_size=16):
+        frames.extend(chunk)  # views of the chunk: no copy
+        if len(frames) * frame_bytes > max_bytes:
+            raise InputError(path, f"{too_long}")
+    return frames
+
+
 class Clip:
     """One clip's frames (paths or decoded video frames) and their cached landmarks."""
 
     def __init__(self, path: Path, backend: str) -> None:
         self.path = path
         if path.is_dir():
-            self.frames: list[Any] = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            found = (p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            self.frames: list[Any] = sorted(found, key=path_key)  # frame 99999 before 100000
             self.names = [p.name for p in self.frames]
             self.cache = path / CACHE
         else:
-            from i2i.data.video import iter_video_frames
-
-            arrays = [f for chunk in iter_video_frames(path) for f in chunk]
-            self.frames = [((f.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy() for f in arrays]
+            self.frames = _video_frames(path)
             self.names = [f"{i:05d}" for i in range(len(self.frames))]
             self.cache = path.with_suffix(".landmarks.json")
         if not self.frames:
@@ -108,7 +128,8 @@ class FaceClips(I2IDataset):
         if not folder.is_dir():
             raise InputError(self.root, f"has no {split}/ folder of clips")
         paths = sorted(
-            p for p in folder.iterdir() if p.is_dir() or p.suffix.lower() in (".mp4", ".avi", ".mov")
+            (p for p in folder.iterdir() if p.is_dir() or p.suffix.lower() in (".mp4", ".avi", ".mov")),
+            key=path_key,
         )
         backend = str(data.get("landmarks", "auto"))
         self.clips = [c for c in (Clip(p, backend) for p in paths) if len(c.valid) >= 2]

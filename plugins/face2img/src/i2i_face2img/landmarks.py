@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from i2i.data.text import read_text
+from i2i.data.jsonfile import is_int, is_number, read_json
 from i2i.errors import InputError
 
 N_POINTS = 68
@@ -85,10 +85,6 @@ def flip(points: np.ndarray, width: int) -> np.ndarray:
 # --- reading and writing -------------------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _points(value: Any, path: Path) -> np.ndarray:
     """A list of 68 [x, y] (or [x, y, z], [x, y, score]) -> (68, 2) float32, or InputError."""
     if not isinstance(value, list):
@@ -100,7 +96,7 @@ def _points(value: Any, path: Path) -> np.ndarray:
     if len(value) != N_POINTS:
         raise InputError(path, f"expected {N_POINTS} landmarks, got {len(value)}")
     for i, point in enumerate(value):
-        if not (isinstance(point, list) and len(point) in (2, 3) and all(map(_is_number, point))):
+        if not (isinstance(point, list) and len(point) in (2, 3) and all(map(is_number, point))):
             raise InputError(path, f"landmark {i} is not a list of 2 or 3 numbers [x, y(, z)]")
     with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused below
         points = np.array([p[:2] for p in value], dtype=np.float64).astype(np.float32)
@@ -112,16 +108,6 @@ def _points(value: Any, path: Path) -> np.ndarray:
     return points
 
 
-def _load_json(path: Path) -> Any:
-    text = read_text(path)
-    if not text.strip():
-        raise InputError(path, "empty file")
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise InputError(path, f"not JSON ({e})") from None
-
-
 def read_landmarks_json(path: str | Path) -> np.ndarray:
     """One face's 68 landmarks as (68, 2) float32 pixel coordinates.
 
@@ -131,7 +117,7 @@ def read_landmarks_json(path: str | Path) -> np.ndarray:
     InputError naming the file, so the CLI can print one line instead of a traceback.
     """
     path = Path(path)
-    data = _load_json(path)
+    data = read_json(path)
     if isinstance(data, Mapping):
         if "landmarks" not in data:
             raise InputError(path, "no 'landmarks' key in this JSON object")
@@ -146,13 +132,13 @@ def read_landmark_frames(path: str | Path) -> dict[str, np.ndarray | None]:
     extracted yet" and skip or interpolate them.
     """
     path = Path(path)
-    data = _load_json(path)
+    data = read_json(path)
     if not isinstance(data, Mapping):
         raise InputError(path, "a landmark cache must be a JSON object")
-    if data.get("version") != 1:
+    if not (is_int(data.get("version")) and data["version"] == 1):
         raise InputError(path, f"unsupported landmark cache version {data.get('version')!r} (expected 1)")
     size = data.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+    if not (isinstance(size, list) and len(size) == 2 and all(is_int(v) and v > 0 for v in size)):
         raise InputError(path, "'size' must be [width, height] in pixels")
     frames = data.get("frames")
     if not isinstance(frames, Mapping):

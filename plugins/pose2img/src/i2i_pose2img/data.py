@@ -40,15 +40,32 @@ def _one(root: Path, pattern: str) -> Path:
     return found[0]
 
 
+MAX_PAIRS_BYTES = 64 << 20  # a pairs file of about a million pairs
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside the split folder: not empty, no NUL, not absolute, no `..` step."""
+    parts = Path(name).parts
+    return bool(name) and "\0" not in name and not Path(name).is_absolute() and ".." not in parts
+
+
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """`from,to` rows (a header is skipped) -> [(source name, target name)]."""
     pairs = []
-    for number, row in enumerate(csv.reader(read_text(path).splitlines()), start=1):
-        if not row or (number == 1 and [c.strip() for c in row] == ["from", "to"]):
-            continue
-        if len(row) != 2:
-            raise InputError(path, f"line {number}: expected from,to")
-        pairs.append((row[0].strip(), row[1].strip()))
+    rows = enumerate(csv.reader(read_text(path, MAX_PAIRS_BYTES).splitlines()), start=1)
+    number = 0
+    try:
+        for number, row in rows:
+            if not row or (number == 1 and [c.strip() for c in row] == ["from", "to"]):
+                continue
+            if len(row) != 2:
+                raise InputError(path, f"line {number}: expected from,to")
+            pair = (row[0].strip(), row[1].strip())
+            if not all(_plain_name(name) for name in pair):
+                raise InputError(path, f"line {number}: names must be file names in the image folder")
+            pairs.append(pair)
+    except csv.Error as exc:  # a field over csv's size limit, a bad quote in strict dialects...
+        raise InputError(path, f"line {number + 1}: not a CSV row ({exc})") from None
     if not pairs:
         raise InputError(path, "no pairs")
     return pairs

@@ -13,7 +13,6 @@ serves any image size.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from i2i.data.jsonfile import is_int, is_number, parse_json, read_json
 from i2i.data.text import read_text
 from i2i.errors import InputError
 
@@ -51,10 +51,10 @@ def missing(points: np.ndarray) -> np.ndarray:
 
 def _from_triples(values: list[Any], order: tuple[int | None, ...], path: Path) -> np.ndarray:
     """[x, y, confidence/visibility] * K -> (18, 2), a point with confidence 0 missing."""
-    try:
-        triples = np.asarray(values, dtype=np.float64).reshape(-1, 3)
-    except (TypeError, ValueError):
-        raise InputError(path, "keypoints must be numbers in [x, y, c] triples") from None
+    # checked one by one: numpy would turn the string "5" into 5.0 and a nested list into an error
+    if len(values) % 3 or not all(is_number(v) for v in values):
+        raise InputError(path, "keypoints must be numbers in [x, y, c] triples")
+    triples = np.asarray(values, dtype=np.float64).reshape(-1, 3)
     if not (
         np.isfinite(triples) & (np.abs(triples) < 1e30)
     ).all():  # 1e30: beyond any image, near float32's end
@@ -89,11 +89,22 @@ def _openpose(data: Mapping[str, Any], path: Path) -> np.ndarray:
     return best
 
 
+def _has_keypoints(annotation: Any, number: int, path: Path) -> bool:
+    """Whether a COCO annotation claims keypoints; a count that is not an integer is refused."""
+    if not isinstance(annotation, Mapping):
+        return False
+    count = annotation.get("num_keypoints", 1)
+    if not is_int(count):
+        raise InputError(path, f"annotation {number}: num_keypoints must be an integer, not {count!r:.40}")
+    return count > 0
+
+
 def _coco(data: Any, path: Path) -> np.ndarray:
     if isinstance(data, Mapping) and "annotations" in data:
-        candidates = [
-            a for a in data["annotations"] if isinstance(a, Mapping) and a.get("num_keypoints", 1) > 0
-        ]
+        annotations = data["annotations"]
+        if not isinstance(annotations, list):
+            raise InputError(path, "'annotations' must be a list of COCO annotations")
+        candidates = [a for i, a in enumerate(annotations) if _has_keypoints(a, i, path)]
         if not candidates:
             raise InputError(path, "no annotation with keypoints in this COCO file")
         data = candidates[0]
@@ -110,10 +121,7 @@ def _coco(data: Any, path: Path) -> np.ndarray:
 def read_pose_json(path: str | Path) -> np.ndarray:
     """OpenPose (`{"people": [{"pose_keypoints_2d": ...}]}`) or COCO keypoint JSON -> (18, 2)."""
     path = Path(path)
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not readable JSON ({exc})") from None
+    data = read_json(path)
     if isinstance(data, Mapping) and "people" in data:
         return _openpose(data, path)
     return _coco(data, path)
@@ -121,16 +129,15 @@ def read_pose_json(path: str | Path) -> np.ndarray:
 
 def _coords(text: str, path: Path, line: int) -> np.ndarray:
     try:
-        values = json.loads(text)
-    except json.JSONDecodeError:
+        values = parse_json(text, path)
+    except InputError:
         raise InputError(path, f"line {line}: coordinates must look like [y0, y1, ...]") from None
     if not isinstance(values, list) or len(values) != len(KEYPOINTS):
         raise InputError(path, f"line {line}: expected {len(KEYPOINTS)} coordinates")
-    try:
-        with np.errstate(over="ignore"):
-            coords = np.asarray(values, dtype=np.float64).astype(np.float32)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(path, f"line {line}: coordinates must be numbers") from None
+    if not all(is_number(v) for v in values):
+        raise InputError(path, f"line {line}: coordinates must be numbers")
+    with np.errstate(over="ignore"):
+        coords = np.asarray(values, dtype=np.float64).astype(np.float32)
     if not np.isfinite(coords).all():
         raise InputError(path, f"line {line}: coordinates contain NaN, infinity or absurd values")
     return coords

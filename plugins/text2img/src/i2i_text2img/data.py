@@ -29,6 +29,7 @@ from PIL import Image
 from i2i.data.dataset import I2IDataset
 from i2i.data.folders import data_directory, select_split
 from i2i.data.images import image_to_tensor, read_image
+from i2i.data.jsonfile import is_number
 from i2i.data.text import json_rows, read_name_list, read_text
 from i2i.data.transforms import PairedTransform
 from i2i.errors import ConfigError, InputError
@@ -45,11 +46,14 @@ SPLIT_FOLDERS = {
     "validation": ("validation", "val", "valid", "test"),
 }
 TEXT_KEYS = ("text", "caption", "captions")
+MAX_CAPTION_BYTES = 1 << 20  # one image's caption file (CUB's are about 1 KB)
+MAX_ID_DIGITS = 18  # an image id of CUB's text files: fits an int64, never a 5000-digit number
+MAX_BOX = 1e7  # pixels: a box coordinate or side beyond any image
 
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _read_captions(path: Path) -> list[str]:
-    captions = [" ".join(line.split()) for line in read_text(path).splitlines()]
+    captions = [" ".join(line.split()) for line in read_text(path, MAX_CAPTION_BYTES).splitlines()]
     captions = [c for c in captions if c]
     if not captions:
         raise InputError(path, "has no captions")
@@ -61,11 +65,32 @@ def _numbered_lines(path: Path) -> list[tuple[int, list[str]]]:
     return [(i, line.split()) for i, line in enumerate(read_text(path).splitlines(), 1) if line.strip()]
 
 
+def _cub_id(field: str) -> int | None:
+    """An image id of images.txt / bounding_boxes.txt: ASCII digits only (`str.isdigit` also
+    takes '²', which `int` refuses), at most MAX_ID_DIGITS of them; None for anything else."""
+    if not (field.isascii() and field.isdigit() and len(field) <= MAX_ID_DIGITS):
+        return None
+    return int(field)
+
+
+def _box_value(v: Any) -> float:
+    """One coordinate: a number from JSON or a decimal string from a text file (not a bool)."""
+    if isinstance(v, str) and len(v) <= 40:
+        return float(v)
+    if is_number(v):
+        return float(v)
+    raise ValueError(v)
+
+
 def _box(value: Any, where: Path, line: int) -> tuple[float, float, float, float]:
+    if not isinstance(value, (list, tuple)):
+        raise InputError(where, f"line {line}: a box is four numbers x y w h")
     try:
-        x, y, w, h = (float(v) for v in value)
+        x, y, w, h = (_box_value(v) for v in value)
     except (TypeError, ValueError):
         raise InputError(where, f"line {line}: a box is four numbers x y w h") from None
+    if not all(abs(v) <= MAX_BOX for v in (x, y, w, h)):  # also refuses nan and inf
+        raise InputError(where, f"line {line}: the box {x} {y} {w} {h} is not inside any image")
     if not (w > 0 and h > 0):
         raise InputError(where, f"line {line}: the box has no area ({w} x {h})")
     return x, y, w, h
@@ -125,17 +150,19 @@ class CaptionDataset(I2IDataset):
         images_txt = cub / "images.txt"
         paths: dict[int, str] = {}
         for line, fields in _numbered_lines(images_txt):
-            if len(fields) != 2 or not fields[0].isdigit():
+            number = _cub_id(fields[0]) if len(fields) == 2 else None
+            if number is None:
                 raise InputError(images_txt, f"line {line}: expected '<id> <class>/<name>.jpg'")
-            paths[int(fields[0])] = fields[1]
+            paths[number] = fields[1]
         boxes_txt = cub / "bounding_boxes.txt"
         boxes: dict[str, tuple[float, float, float, float]] = {}
         if boxes_txt.exists():
             for line, fields in _numbered_lines(boxes_txt):
-                if len(fields) != 5 or not fields[0].isdigit():
+                number = _cub_id(fields[0]) if len(fields) == 5 else None
+                if number is None:
                     raise InputError(boxes_txt, f"line {line}: expected '<id> x y w h'")
-                if int(fields[0]) in paths:
-                    boxes[_stem(paths[int(fields[0])])] = _box(fields[1:], boxes_txt, line)
+                if number in paths:
+                    boxes[_stem(paths[number])] = _box(fields[1:], boxes_txt, line)
         by_name = {_stem(p): p for _, p in sorted(paths.items())}
         names = self._cub_split(list(by_name))
         items = []
