@@ -32,3 +32,15 @@ def demo_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     write_demo(out, n=24, seed=0, size=64)
     return out
+
+
+@pytest.fixture
+def sigint_default():
+    """SIGINT as in an interactive Python (KeyboardInterrupt), for tests that send Ctrl-C to their
+    own process: a test run started in the background (`nohup`, `&`) inherits SIGINT ignored, and
+    the trainer leaves an ignored signal ignored."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -42,8 +41,8 @@ def test_atomic_write_keeps_previous_file(tmp_path, monkeypatch):
     ckpt.save_state(path, {"v": torch.zeros(3)})
     before = path.read_bytes()
 
-    def explode(tmp, *args, **kwargs):
-        Path(tmp).write_bytes(b"half a file")
+    def explode(fh, *args, **kwargs):
+        fh.write(b"half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(ckpt, "_write_streaming", explode)
@@ -71,8 +70,12 @@ def test_lr_schedule_is_constant_then_linear():
     assert lr_factor(75, 100, 0.5) < lr_factor(60, 100, 0.5)
 
 
-def test_resume_continues_bit_identically(demo_data, tmp_path):
-    """Ctrl-C at step 4 saves step 3; --resume then ends exactly where an uninterrupted run ends."""
+def test_resume_continues_bit_identically(demo_data, tmp_path, sigint_default):
+    """Ctrl-C during step 4 finishes step 4 and saves it; --resume then ends exactly where an
+    uninterrupted run ends (tests/test_stops.py: the signal after D's update, SIGTERM too)."""
+    import os
+    import signal
+
     straight = _trainer(demo_data, tmp_path / "a", "train.steps=6")
     straight.fit()
     first = _trainer(demo_data, tmp_path / "b", "train.steps=6", "train.checkpoint_every=100")
@@ -80,13 +83,13 @@ def test_resume_continues_bit_identically(demo_data, tmp_path):
 
     def interrupted(micro):
         if first.step == 3:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return real_step(micro)
 
     first.train_step = interrupted
     with pytest.raises(KeyboardInterrupt):
         first.fit()
-    assert [p.name for p in ckpt.list_states(tmp_path / "b")] == ["state-00000003.safetensors"]
+    assert [p.name for p in ckpt.list_states(tmp_path / "b")] == ["state-00000004.safetensors"]
     second = _trainer(demo_data, tmp_path / "b", "train.steps=6", "train.checkpoint_every=100")
     second.fit(resume=True)
     a, b = straight.state(), second.state()
@@ -184,13 +187,14 @@ def test_a_second_trainer_on_a_live_run_directory_refuses_and_a_dead_ones_lock_i
     import subprocess
     import sys
 
+    from i2i.engine.lock import this_process
     from i2i.errors import I2IError
 
     run = tmp_path / "run"
     run.mkdir()
     lock = run / "train.lock"
-    lock.write_text(f"{os.getpid()}@{socket.gethostname()}\n")  # a live owner: this very process
-    with pytest.raises(I2IError, match=f"in use by another training \\(pid {os.getpid()}\\)"):
+    lock.write_text(this_process().to_json())  # a live owner: this very process
+    with pytest.raises(I2IError, match=f"in use by another training \\(pid {os.getpid()} "):
         _trainer(demo_data, run, "train.steps=1").fit()
     assert not (run / "config.yaml").exists() and lock.exists()  # nothing of the live run touched
     gone = subprocess.run(

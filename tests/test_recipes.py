@@ -1,7 +1,7 @@
 """The engine's guarantees hold for every recipe, whatever networks and optimisers it names:
 paired (img2img), the unpaired plugin's cycle (two generators, two discriminators, image pools in
 the run state) and the tutorial's regression (one optimiser, no discriminator):
-- Ctrl-C / SIGTERM mid-run saves the last finished step and `--resume` ends bit-identical to an
+- Ctrl-C / SIGTERM mid-step finishes that step and saves it, and `--resume` ends bit-identical to an
   uninterrupted run (every network, every optimiser's moments, EMA copies, recipe state);
 - a step whose loss is not finite updates no weight and is counted for every optimiser;
 - bf16 autocast with channels_last trains to finite losses and moves the weights.
@@ -80,6 +80,9 @@ def _same_state(a: dict, b: dict) -> None:
 
 
 def test_interrupt_then_resume_is_bit_identical(recipe_case, tmp_path):
+    import os
+    import signal
+
     make, _ = recipe_case
     straight = make(tmp_path / "a", "train.steps=6")
     straight.fit()
@@ -88,13 +91,13 @@ def test_interrupt_then_resume_is_bit_identical(recipe_case, tmp_path):
 
     def interrupted(micro):
         if first.step == 3:
-            raise KeyboardInterrupt  # what SIGTERM becomes inside the loop
+            os.kill(os.getpid(), signal.SIGTERM)  # during step 4: it finishes, then is saved
         return real_step(micro)
 
     first.train_step = interrupted
     with pytest.raises(KeyboardInterrupt):
         first.fit()
-    assert [p.name for p in ckpt.list_states(tmp_path / "b")] == ["state-00000003.safetensors"]
+    assert [p.name for p in ckpt.list_states(tmp_path / "b")] == ["state-00000004.safetensors"]
     second = make(tmp_path / "b", "train.steps=6", "train.checkpoint_every=100")
     second.fit(resume=True)
     a, b = straight.state(), second.state()

@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import platform
 import random
 import statistics
@@ -49,6 +48,7 @@ from typing import Any
 
 import torch
 
+from i2i.engine.atomic import write_text_atomic
 from i2i.engine.device import Precision
 from i2i.metrics.judges import cache_dir
 
@@ -195,10 +195,9 @@ def _write_cache(path: Path, key: str, entry: dict[str, Any]) -> None:
     entries = _read_cache(path)
     entries[key] = entry
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True))
-        tmp.replace(path)
+        write_text_atomic(
+            path, json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True)
+        )
     except OSError as exc:
         log.warning("precision auto: cannot write the cache %s (%s)", path, exc)
 

@@ -82,6 +82,17 @@ def all_ranks(flag: torch.Tensor, world: World) -> bool:
     return bool(value.item())
 
 
+def any_rank(flag: bool, world: World, device: torch.device) -> bool:
+    """True on every rank where any rank's flag is true: a stop one rank was signalled for is
+    taken by all at the same step boundary (a rank stopping alone would leave the others waiting
+    in the next step's collectives, and rank 0 might never reach its save)."""
+    if not world.distributed:
+        return bool(flag)
+    value = torch.tensor([int(bool(flag))], dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def wrap(module: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
     """DDP around `module` in a multi-process run; the module itself otherwise."""
     if not world.distributed:

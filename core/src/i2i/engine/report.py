@@ -7,12 +7,13 @@ import base64
 import html
 import io
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from i2i.engine.atomic import write_atomic, write_text_atomic
 
 
 def svg_curve(name: str, points: list[tuple[int, float]], width: int = 420, height: int = 160) -> str:
@@ -49,13 +50,6 @@ def _png_data_uri(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a hidden temporary file and a rename: a kill mid-write leaves the old file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RunLog:
@@ -99,9 +93,8 @@ class RunLog:
 
     def sample(self, step: int, grid: Image.Image) -> Path:
         path = self.samples_dir / f"step-{step:08d}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
-        grid.save(tmp, format="PNG")
-        os.replace(tmp, path)  # an interrupt mid-save must not leave a torn PNG for the report
+        # atomically: an interrupt mid-save must not leave a torn PNG for the report
+        write_atomic(path, lambda fh: grid.save(fh, format="PNG"))
         if self.writer is not None:
             import numpy as np
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import random
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,13 @@ from i2i import losses, temporal
 from i2i.config import Config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine import distributed
+from i2i.engine.atomic import write_text_atomic
 from i2i.engine.data_stream import KeyStream, mix_seed
 from i2i.engine.device import Precision, precision_candidates, select_device, select_precision
 from i2i.engine.ema import EMA
 from i2i.engine.recipe import RecipeContext, recipe_class
-from i2i.engine.report import RunLog, write_text_atomic
+from i2i.engine.report import RunLog
+from i2i.engine.stop import StopRequests, TrainingStopped
 from i2i.errors import ConfigError, I2IError, InputError
 from i2i.modality import Modality, resolve_object
 
@@ -51,17 +52,18 @@ def make_adam(
         return torch.optim.Adam(params, lr=lr, betas=betas_t, foreach=True)
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """Treat SIGTERM (schedulers, `kill`, container stops) like Ctrl-C: the loop saves a checkpoint
-    of the last finished step before exiting. Returns the function that restores the old handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+# what a run state that does not fit (or cannot be read) raises while it is loaded
+LOAD_ERRORS = (InputError, KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError)
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT and SIGTERM to the training process. Ctrl-C reaches the
+    whole process group and SLURM signals every process of a job step; a worker dying of it
+    would fail the batch the step is waiting for (or, through torch's SIGCHLD handler, raise
+    in the middle of a step). Ignoring them, workers serve the step in progress and end when the
+    loader shuts down, or when they see their parent gone."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _match_param_layout(opt: torch.optim.Optimizer) -> None:
@@ -174,6 +176,8 @@ class Trainer:
         self.step = 0
         self.position = 0  # samples drawn from the global key stream, all ranks together
         self.nonfinite_in_row = 0
+        self._saved_step = -1  # the step of the newest run state this process wrote or loaded
+        self._model_floor = 0  # model.safetensors is not replaced by weights of an earlier step
 
     def _optim_settings(self, name: str) -> tuple[float, list[float]]:
         optim = self.config.optim
@@ -240,6 +244,7 @@ class Trainer:
             # Its own generator: creating the iterator must not draw from the global torch RNG,
             # or a resumed run (which creates it after restoring that RNG) would drift.
             generator=torch.Generator().manual_seed(self.config.seed),
+            worker_init_fn=_ignore_stop_signals if t.num_workers > 0 else None,
         )
         return iter(loader)
 
@@ -336,25 +341,84 @@ class Trainer:
         random.setstate((version, tuple(internal), gauss))
 
     def resume(self) -> bool:
-        """Load the newest readable run state; a torn newest file falls back to the one before."""
-        for path in reversed(ckpt.list_states(self.run_dir)):
+        """Load the newest run state that loads, newest by the step each records; a torn or
+        corrupted newest falls back to the one before. Returns False when the run has no run
+        state and no model file yet: a run killed before its first checkpoint starts over.
+
+        Refuses (InputError, one line; nothing in the run directory has been written yet) when
+        run states exist but none loads (all corrupted, or none fits this config's networks), and
+        when there is a model file but no run state: starting over would replace the trained
+        model with an untrained one. Newer states that did not load stay until training
+        reaches their steps and replaces them; pruning never deletes a state just written for
+        them (`ckpt.prune_states`), nor is the model file replaced by an earlier step's weights.
+        """
+        states = ckpt.list_states(self.run_dir)
+        failed: list[tuple[Path, str]] = []
+        for path in reversed(states):
             try:
                 self.load_state(ckpt.load_state(path))
-                log.info("resumed from %s at step %d", path, self.step)
-                return True
-            except (InputError, KeyError, RuntimeError, ValueError) as exc:
-                log.warning("skipping unreadable checkpoint %s (%s)", path, exc)
+            except LOAD_ERRORS as exc:
+                problem = exc.problem if isinstance(exc, InputError) else " ".join(str(exc).split())
+                failed.append((path, problem))
+                continue
+            for bad, problem in failed:  # said only when resuming: a refusal is one line
+                log.warning("skipping unreadable checkpoint %s (%s)", bad, problem[:300])
+            log.info("resumed from %s at step %d", path, self.step)
+            self._saved_step = self.step
+            self._model_floor = self._model_step()
+            return True
+        model = self.run_dir / "model.safetensors"
+        if failed:
+            newest, problem = failed[0]
+            others = f" (and {len(failed) - 1} older one(s))" if len(failed) > 1 else ""
+            raise InputError(
+                self.run_dir,
+                f"cannot resume: no run state loads; {newest.name}{others}: {problem[:200]}; "
+                "nothing was changed (fix the config or the files, or train into another --out)",
+            )
+        if model.exists():
+            raise InputError(
+                self.run_dir,
+                "cannot resume: it has a model.safetensors but no run state (checkpoints/state-*.safetensors) "
+                f"to continue from; nothing was changed (fine-tune it in a new run: --init {model} --out NEW)",
+            )
         return False
+
+    def _model_step(self) -> int:
+        """The step model.safetensors records (0 when there is none or it is unreadable)."""
+        try:
+            return int(ckpt.read_metadata(self.run_dir / "model.safetensors").get("step", 0))
+        except (InputError, ValueError):
+            return 0
 
     def export_generator(self) -> nn.Module:
         return self.recipe.model_modules(self._averaged_modules())["generator"]
 
-    def save(self) -> None:
+    def save(self) -> Path | None:
+        """Write the run state of this step (then prune, then the model file); returns its path
+        (None on ranks other than 0, which write nothing). Called only between steps."""
         if not self.world.main:
-            return
-        ckpt.save_state(ckpt.state_path(self.run_dir, self.step), self.state())
-        ckpt.prune_states(self.run_dir, self.config.train.keep_last)
-        self.save_model(self.run_dir / "model.safetensors")
+            return None
+        path = ckpt.state_path(self.run_dir, self.step)
+        ckpt.save_state(path, self.state())
+        self._saved_step = self.step
+        ckpt.prune_states(self.run_dir, self.config.train.keep_last, keep=path)
+        if self.step >= self._model_floor:
+            self.save_model(self.run_dir / "model.safetensors")
+        else:  # resumed behind a newer state that did not load: the model file has later weights
+            log.info("model.safetensors holds step %d: not replaced by step %d", self._model_floor, self.step)
+        return path
+
+    def _stop(self, stop: StopRequests) -> TrainingStopped:
+        """Save the completed step (unless its state is already written) and return the exception
+        that ends the run. A rank that got no signal itself stops with its peers as if SIGTERMed."""
+        signum = stop.signum or signal.SIGTERM
+        path = None
+        if self.step > 0 and self.step != self._saved_step:
+            path = self.save()
+        elif self.step == self._saved_step and self.world.main:
+            path = ckpt.state_path(self.run_dir, self.step)
+        return TrainingStopped(signum, self.step, path)
 
     def save_model(self, path: Path) -> None:
         modules = self.recipe.model_modules(self._averaged_modules())
@@ -431,13 +495,19 @@ class Trainer:
         self._set_precision(chosen)
 
     def _fit(self, resume: bool) -> Path:
+        """The loop, inside `StopRequests`: SIGTERM or Ctrl-C is looked at between steps only
+        (all ranks agree on it), so the run state it saves is always that of a completed step."""
+        with StopRequests() as stop:
+            return self._loop(resume, stop)
+
+    def _loop(self, resume: bool, stop: StopRequests) -> Path:
         t = self.config.train
         main = self.world.main
+        resumed = resume and self.resume()  # first: a refusal leaves the run directory as it was
         if main:  # atomically: a kill mid-write must not leave a torn config for --resume to read
             write_text_atomic(self.run_dir / "config.yaml", self.config.to_yaml())
-        resumed = resume and self.resume()
         if resume and not resumed:
-            log.info("no checkpoint in %s: starting from step 0", self.run_dir)
+            log.warning("no run state in %s yet: starting from step 0", self.run_dir)
         if not resumed and t.precision == "auto":
             self._measure_precision()
         runlog = RunLog(self.run_dir, tensorboard=t.tensorboard) if main else None
@@ -458,14 +528,22 @@ class Trainer:
             net.train()
         started = time.perf_counter()
         start_step = self.step
-        restore_sigterm = _sigterm_as_interrupt()
         try:
             while self.step < t.steps:
+                if distributed.any_rank(stop.requested, self.world, self.device):
+                    raise self._stop(stop)
                 factor = lr_factor(self.step, t.steps, self.config.optim.decay_from)
                 for name, opt in self.ctx.optimizers.items():
                     for group in opt.param_groups:
                         group["lr"] = self.base_lr[name] * factor
-                micro = [_to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)]
+                try:
+                    micro = [
+                        _to_device(next(batches), self.device, t.channels_last) for _ in range(t.grad_accum)
+                    ]
+                except Exception:
+                    if stop.requested:  # a loader the signal ended; nothing of this step has run
+                        raise self._stop(stop) from None
+                    raise
                 self._seed_step()
                 stats = self.train_step(micro)
                 self.step += 1
@@ -486,12 +564,8 @@ class Trainer:
                 periodic = self.step % t.checkpoint_every == 0 and self.nonfinite_in_row == 0
                 if periodic or self.step == t.steps:  # no periodic saves inside a NaN streak
                     self.save()
-        except KeyboardInterrupt:
-            self.save()
-            raise
-        finally:
+        finally:  # no save here: an exception (or a second signal) may have come mid-step
             bar.close()
             if runlog is not None:
                 runlog.close()
-            restore_sigterm()
         return self.run_dir / "model.safetensors"
