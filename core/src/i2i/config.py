@@ -120,20 +120,57 @@ def _lookup(data: Mapping[str, Any], dotted: str, where: str) -> Any:
         raise ConfigError(f"{where}: refers to unknown config key {dotted!r}") from None
 
 
-def resolve_references(data: dict[str, Any]) -> dict[str, Any]:
-    """Replace every `${a.b}` value by the value at a.b (which may itself be a reference)."""
+MAX_REFERENCE_CHAIN = 32
+"""The longest chain of `${a.b}` references followed (a -> b -> c ...); real configs use one or two."""
+MAX_RESOLVED_VALUES = 200_000
+"""The most values a config may hold once its references are resolved: each reference counts the
+values it brings, so a config cannot grow exponentially (a key referring twice to one referring
+twice to ...) however small its text; real configs hold a few hundred."""
 
-    def resolve(value: Any, where: str, seen: tuple[str, ...]) -> Any:
+
+def resolve_references(data: dict[str, Any]) -> dict[str, Any]:
+    """Replace every `${a.b}` value by the value at a.b (which may itself be a reference).
+
+    Each key is resolved once and remembered; chains, cycles and the resolved size are bounded
+    (`MAX_REFERENCE_CHAIN`, `MAX_RESOLVED_VALUES`), so a hostile config from a model file costs
+    milliseconds and a ConfigError, not minutes and all memory.
+    """
+    memo: dict[str, tuple[Any, int]] = {}
+    budget = [MAX_RESOLVED_VALUES]
+
+    def spend(n: int, where: str) -> None:
+        budget[0] -= n
+        if budget[0] < 0:
+            raise ConfigError(
+                f"{where or 'config'}: more than {MAX_RESOLVED_VALUES:,} values once references are resolved"
+            )
+
+    def resolve(value: Any, where: str, seen: tuple[str, ...]) -> tuple[Any, int]:
         target = reference(value)
         if target is None:
             if isinstance(value, dict):
-                return {k: resolve(v, f"{where}.{k}" if where else k, seen) for k, v in value.items()}
-            return value
+                out, n = {}, 1
+                for k, v in value.items():
+                    out[k], m = resolve(v, f"{where}.{k}" if where else k, seen)
+                    n += m
+                return out, n
+            spend(1, where)
+            return value, 1
         if target in seen:
             raise ConfigError(f"{where}: circular reference through {target!r}")
-        return resolve(_lookup(data, target, where), target, (*seen, target))
+        if len(seen) >= MAX_REFERENCE_CHAIN:
+            raise ConfigError(f"{where}: references chained more than {MAX_REFERENCE_CHAIN} deep")
+        if target in memo:
+            result, n = memo[target]
+            spend(n, where)
+            return copy.deepcopy(result) if isinstance(result, dict) else result, n
+        memo[target] = resolve(_lookup(data, target, where), target, (*seen, target))
+        return memo[target]
 
-    return resolve(data, "", ())
+    try:
+        return resolve(data, "", ())[0]
+    except RecursionError:
+        raise ConfigError("config: nested too deeply") from None
 
 
 def _type_ok(default: Any, value: Any) -> bool:
@@ -357,14 +394,46 @@ def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
     return data
 
 
-def with_new_defaults(modality: Modality, saved: Mapping[str, Any]) -> dict[str, Any]:
+def check_saved_types(defaults: Mapping[str, Any], saved: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    """Every saved value of a key today's defaults know has the default's type (a section stays a
+    section, a number a number). A config read from a file the user did not write (a downloaded
+    model) reaches network constructors and the pipeline: `"model": "x"` or `"steps": "5"` must be
+    one ConfigError naming the key, not an AttributeError deep inside. Keys the defaults do not
+    know (a newer version's, a network's own options) are left to their consumers."""
+    for key, value in saved.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults or dotted in TERM_SECTIONS:
+            continue
+        default = defaults[key]
+        if dotted in OPEN_SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {dotted} must be a mapping, got {type(value).__name__}")
+            continue
+        if isinstance(default, dict) and isinstance(value, dict):
+            check_saved_types(default, value, source, dotted + ".")
+        elif reference(value) is None and not _type_ok(default, value):
+            raise ConfigError(
+                f"{source}: {dotted} must be {type(default).__name__}, got {type(value).__name__} {str(value)[:40]!r}"
+            )
+
+
+def with_new_defaults(modality: Modality, saved: Mapping[str, Any], source: str = "saved config") -> dict[str, Any]:
     """A config saved by an older version (a run to resume, a model file), completed with the keys
-    added since from today's defaults; every saved value is kept as it was."""
-    return resolve_references(
-        _deep_union(defaults_for(modality), migrate(saved, "saved config", strict=False))
-    )
+    added since from today's defaults; every saved value is kept as it was, once its type is
+    checked against the default's (`check_saved_types`)."""
+    defaults = defaults_for(modality)
+    migrated = migrate(saved, source, strict=False)
+    check_saved_types(defaults, migrated, source)
+    return resolve_references(_deep_union(defaults, migrated))
 
 
-def from_json(text: str) -> Config:
-    """The config stored in a checkpoint's metadata."""
-    return Config(json.loads(text))
+def from_json(text: str, where: str | Path = "config") -> Config:
+    """The config stored in a checkpoint's metadata: bounded JSON (`i2i.data.jsonfile`) that must
+    be a mapping; anything else is an InputError naming `where` (the file)."""
+    from i2i.data.jsonfile import parse_json
+    from i2i.errors import InputError
+
+    data = parse_json(text, where)
+    if not isinstance(data, dict):
+        raise InputError(where, f"its stored config is a {type(data).__name__}, not a mapping")
+    return Config(data)

@@ -23,7 +23,8 @@ RESERVED_INPUT_NAMES = frozenset(
 )  # fmt: skip
 """i2i-run's own options (and a few kept free for it): an input may not take one of these names.
 tests/test_plugin_validation.py checks that every option of i2i-run is listed here."""
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # an input: its option is --name with - for _
+_MODALITY_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,8 @@ def check_modality(modality: Any) -> None:
     """
     if not isinstance(modality, Modality):
         raise ValueError(f"register() wants a Modality, got {type(modality).__name__}")
-    if not isinstance(modality.name, str) or not _NAME.fullmatch(modality.name):
-        raise ValueError(f"modality name must match {_NAME.pattern}, got {modality.name!r}")
+    if not isinstance(modality.name, str) or not _MODALITY_NAME.fullmatch(modality.name):
+        raise ValueError(f"modality name must match {_MODALITY_NAME.pattern}, got {modality.name!r}")
     if not isinstance(modality.inputs, (list, tuple)) or not modality.inputs:
         raise ValueError(f"modality {modality.name!r}: inputs must be a non-empty list of InputSpec")
     seen: set[str] = set()

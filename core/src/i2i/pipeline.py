@@ -24,11 +24,12 @@ from i2i.config import Config, defaults_for, from_json, merge, resolve_reference
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.build import build_conditioner, build_generator
 from i2i.engine.device import select_device, select_precision
-from i2i.errors import I2IError, InputError
+from i2i.errors import ConfigError, I2IError, InputError
 from i2i.inputs import FILES, InputReader, make_reader, pair_by_name, parse_values
 from i2i.interfaces import Condition, Conditioner, Generator
 from i2i.keys import INPUT, VIDEO_FRAME  # VIDEO_FRAME is also importable from here, its old home
 from i2i.modality import InputSpec, Modality, resolve_object
+from i2i.nets.foreign import build_for_weights
 from i2i.plugins import get_manager
 from i2i.tiling import TileSettings, run_tiled
 from i2i.tiling import plan as tiling_plan
@@ -194,11 +195,17 @@ def draw_noise(n: int, dim: int, seed: int | None = None, truncation: float | No
 
 def _from_model_file(path: Path, device: torch.device) -> Pipeline:
     meta, parts = ckpt.load_model(path)
-    config = from_json(meta["config"])
-    modality = get_manager().get_modality(meta.get("plugin") or config["plugin"])
-    config = Config(with_new_defaults(modality, config.to_dict()))
-    conditioner = build_conditioner(modality, config)
-    generator = build_generator(config)
+    stored = from_json(meta["config"], path)
+    plugin = meta.get("plugin") or stored.to_dict().get("plugin")
+    if not isinstance(plugin, str) or not plugin:
+        raise InputError(path, f"its stored config names no plugin (plugin: {str(plugin)[:40]!r})")
+    modality = get_manager().get_modality(plugin)
+    try:
+        config = Config(with_new_defaults(modality, stored.to_dict(), f"{path}: stored config"))
+        generator = build_for_weights(lambda: build_generator(config), parts.get("generator", {}), path)
+        conditioner = build_conditioner(modality, config)
+    except ConfigError as exc:
+        raise InputError(path, str(exc).removeprefix(f"{path}: ")) from None
     try:
         conditioner.load_state_dict(parts.get("conditioner", {}))
         generator.load_state_dict(parts["generator"])

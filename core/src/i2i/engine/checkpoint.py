@@ -182,15 +182,23 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             (length,) = struct.unpack("<Q", raw)
             if length > MAX_HEADER:
                 raise InputError(path, "not a safetensors file (bad header length)")
-            header = json.loads(fh.read(length))
+            text = fh.read(length).decode("utf-8")
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise InputError(path, "not a safetensors file (bad header)") from None
+    from i2i.data.jsonfile import parse_json  # bounded: a downloaded header may be hostile
+
+    try:
+        header = parse_json(text, path)
+    except InputError as exc:
+        raise InputError(path, f"not a safetensors file (bad header: {exc.problem})") from None
     if not isinstance(header, dict):
         raise InputError(path, "not a safetensors file (bad header)")
     meta = header.get("__metadata__") or {}
-    return dict(meta) if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise InputError(path, "not a safetensors file (its __metadata__ must map names to strings)")
+    return dict(meta)
 
 
 def _load(path: Path, meta: Mapping[str, str]) -> dict[str, torch.Tensor]:

@@ -10,14 +10,14 @@ torch is imported inside the functions so that importing this module stays cheap
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import I2IError, InputError
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
 WRAPPER_KEYS = ("state_dict", "netG", "net_G", "G", "generator", "model", "params")
 SAFE_TORCH = (2, 6)  # below it, torch.load(weights_only=True) can run code (CVE-2025-32434)
@@ -90,4 +90,28 @@ def read_state_dict(path: str | Path, wrappers: Sequence[str] = WRAPPER_KEYS) ->
     return state
 
 
-__all__ = ["SAFE_TORCH", "WRAPPER_KEYS", "check_safe_torch", "load_torch_file", "read_state_dict", "tensor_state"]
+def build_for_weights(
+    build: Callable[[], nn.Module], state: Mapping[str, Tensor], path: str | Path, what: str = "generator"
+) -> nn.Module:
+    """`build()`, after checking on the meta device (no memory) that the network it makes is no
+    larger than the weights that are to fill it.
+
+    An architecture read off a file (or a config stored in one) decides how much memory is
+    allocated before the weights are compared with it: a hostile `ngf: 4096`, or a first weight of
+    shape (2048, 3, 4, 4) from which a width of 2048 is inferred, would allocate tens of GB and
+    fail only afterwards. The weights are already in memory, so their size is the honest bound.
+    """
+    import torch
+
+    with torch.device("meta"):
+        probe = build()
+    wanted = sum(t.numel() for t in probe.state_dict().values())
+    have = sum(t.numel() for t in state.values())
+    if wanted > have + have // 20 + 4096:  # slack: buffers a file may leave out
+        raise InputError(
+            path, f"the {what} it describes needs {wanted:,} values but the file holds {have:,}"
+        )
+    return build()
+
+
+__all__ = ["SAFE_TORCH", "WRAPPER_KEYS", "build_for_weights", "check_safe_torch", "load_torch_file", "read_state_dict", "tensor_state"]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
-from i2i.nets.foreign import read_state_dict
+from i2i.nets.foreign import build_for_weights, read_state_dict
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -53,7 +53,7 @@ def load_pix2pix_generator(path: str | Path) -> tuple[dict[str, Any], Generator]
     try:
         config, mapping = _infer(state)
         try:
-            generator = _build(config)
+            generator = build_for_weights(lambda: _build(config), state, path)
         except ValueError as exc:  # inferred hyper-parameters the core networks reject
             raise _NotRecognised(str(exc)) from None
         target = generator.state_dict()
