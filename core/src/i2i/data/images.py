@@ -238,11 +238,9 @@ def check_size(
             path, f"{what} is {width}x{height}: a side is longer than the limit of {MAX_SIDE} pixels"
         )
     if width * height > max_pixels:
-        raise InputError(
-            path,
-            f"{what} is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
-            f"more than the limit of {max_pixels / 1e6:.0f} megapixels",
-        )
+        size = f"{width * height / 1e6:.0f} megapixels" if max_pixels >= 10**6 else f"{width * height} pixels"
+        limit = f"{max_pixels / 1e6:.0f} megapixels" if max_pixels >= 10**6 else f"{max_pixels} pixels"
+        raise InputError(path, f"{what} is {width}x{height} ({size}), more than the limit of {limit}")
 
 
 def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, str]:

@@ -96,6 +96,29 @@ def _box(value: Any, where: Path, line: int) -> tuple[float, float, float, float
     return x, y, w, h
 
 
+def read_image_list(path: Path) -> dict[int, str]:
+    """CUB's images.txt: `<id> <class>/<name>.jpg` a line -> {id: relative path}."""
+    paths: dict[int, str] = {}
+    for line, fields in _numbered_lines(path):
+        number = _cub_id(fields[0]) if len(fields) == 2 else None
+        if number is None:
+            raise InputError(path, f"line {line}: expected '<id> <class>/<name>.jpg'")
+        paths[number] = fields[1]
+    return paths
+
+
+def read_boxes(path: Path) -> dict[int, tuple[float, float, float, float]]:
+    """CUB's bounding_boxes.txt: `<id> x y w h` a line -> {id: box}; a box must have an area
+    and lie within 1e7 pixels (no nan, no inf: the crop turns them into integers)."""
+    boxes: dict[int, tuple[float, float, float, float]] = {}
+    for line, fields in _numbered_lines(path):
+        number = _cub_id(fields[0]) if len(fields) == 5 else None
+        if number is None:
+            raise InputError(path, f"line {line}: expected '<id> x y w h'")
+        boxes[number] = _box(fields[1:], path, line)
+    return boxes
+
+
 def bbox_crop(image: Image.Image, box: tuple[float, float, float, float], factor: float) -> Image.Image:
     """AttnGAN's crop: a square of `factor` times the box's longer side around its centre, clamped."""
     x, y, w, h = box
@@ -148,21 +171,13 @@ class CaptionDataset(I2IDataset):
     def _list_cub(self):
         cub = self.root / CUB_DIR
         images_txt = cub / "images.txt"
-        paths: dict[int, str] = {}
-        for line, fields in _numbered_lines(images_txt):
-            number = _cub_id(fields[0]) if len(fields) == 2 else None
-            if number is None:
-                raise InputError(images_txt, f"line {line}: expected '<id> <class>/<name>.jpg'")
-            paths[number] = fields[1]
+        paths = read_image_list(images_txt)
         boxes_txt = cub / "bounding_boxes.txt"
         boxes: dict[str, tuple[float, float, float, float]] = {}
         if boxes_txt.exists():
-            for line, fields in _numbered_lines(boxes_txt):
-                number = _cub_id(fields[0]) if len(fields) == 5 else None
-                if number is None:
-                    raise InputError(boxes_txt, f"line {line}: expected '<id> x y w h'")
+            for number, box in read_boxes(boxes_txt).items():
                 if number in paths:
-                    boxes[_stem(paths[number])] = _box(fields[1:], boxes_txt, line)
+                    boxes[_stem(paths[number])] = box
         by_name = {_stem(p): p for _, p in sorted(paths.items())}
         names = self._cub_split(list(by_name))
         items = []
