@@ -162,3 +162,33 @@ def test_a_hostile_safetensors_header_is_one_line(tmp_path, header: bytes, words
     with pytest.raises(InputError, match=words) as info:
         checkpoint.read_metadata(path)
     assert str(path) in str(info.value)
+
+
+def test_a_model_file_cannot_make_i2i_download_the_encoder_it_names(tmp_path, monkeypatch, capsys) -> None:
+    import socket
+
+    from i2i.cli.main import _guard, run_command
+    from i2i.modality import resolve_resource
+    from i2i.plugins import get_modality
+
+    shipped = resolve_resource(get_modality("text2img").default_checkpoint)
+
+    def named(c):
+        c["model"]["conditioner"]["encoder"] = "someone/any-encoder"
+        c["model"]["conditioner"]["backend"] = "transformers"
+        return c
+
+    bad = _with_config(shipped, tmp_path / "t.safetensors", named)
+    monkeypatch.delenv("I2I_ALLOW_DOWNLOADS", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("loading a model file reached for the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    out = tmp_path / "bird.png"
+    status = _guard(run_command, ["--checkpoint", str(bad), "--prompt", "red bird", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and "I2I_ALLOW_DOWNLOADS=1" in err and "someone/any-encoder" in err, err
+    assert err.count("\n") == 1 and not out.exists()

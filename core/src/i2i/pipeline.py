@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from i2i import downloads
 from i2i.config import Config, defaults_for, from_json, merge, resolve_references, with_new_defaults
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.build import build_conditioner, build_generator
@@ -203,7 +204,8 @@ def _from_model_file(path: Path, device: torch.device) -> Pipeline:
     try:
         config = Config(with_new_defaults(modality, stored.to_dict(), f"{path}: stored config"))
         generator = build_for_weights(lambda: build_generator(config), parts.get("generator", {}), path)
-        conditioner = build_conditioner(modality, config)
+        with downloads.from_model_file():  # the file names its parts; fetching them is the user's call
+            conditioner = build_conditioner(modality, config)
     except ConfigError as exc:
         raise InputError(path, str(exc).removeprefix(f"{path}: ")) from None
     try:

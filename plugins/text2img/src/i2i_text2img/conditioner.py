@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from i2i.downloads import ENV as DOWNLOADS_ENV
+from i2i.downloads import downloads_allowed
 from i2i.errors import ConfigError, InputError
 from i2i.interfaces import Condition, Conditioner
 
@@ -87,7 +89,7 @@ class SentenceEncoder(torch.nn.Module):
 class HFTextEncoder:
     """A frozen transformers encoder + tokenizer: (vector, tokens, mask) for a batch of texts."""
 
-    def __init__(self, name: str, max_length: int) -> None:
+    def __init__(self, name: str, max_length: int, allow_download: bool = True) -> None:
         import transformers
         from transformers import AutoModel, AutoTokenizer
 
@@ -96,10 +98,16 @@ class HFTextEncoder:
         path = encoder_path(name)
         if Path(path).is_dir():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModel.from_pretrained(path)
-        except OSError as exc:
+        local = not allow_download or Path(path).is_dir()
+        try:  # never trust_remote_code: a model file must not make us run code it names
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            model = AutoModel.from_pretrained(path, local_files_only=local)
+        except (OSError, ValueError) as exc:
+            if not allow_download and not Path(path).is_dir():
+                raise ConfigError(
+                    f"text encoder {name!r} is not on this machine, and a model file may not download "
+                    f"what it names (set {DOWNLOADS_ENV}=1 to let it fetch {name!r} from the Hugging Face Hub)"
+                ) from None
             raise ConfigError(f"cannot load text encoder {name!r}: {str(exc).splitlines()[0]}") from None
         model.eval().requires_grad_(False)
         if hasattr(model, "text_model"):  # CLIP-style dual encoders: keep the text tower
@@ -171,6 +179,9 @@ class TextConditioner(Conditioner):
         self.max_length = int(max_length)
         self.cache_size = int(cache_size)
         self.backend = backend
+        # Decided now, at load time: a model file from elsewhere may not make us download the
+        # encoder it names unless the user allowed it (i2i.downloads).
+        self.allow_download = downloads_allowed()
         # Tracks the device the engine moves this module to; the frozen encoder follows it.
         self.register_buffer("_probe", torch.zeros(0), persistent=False)
         self.__dict__["_cache"] = OrderedDict()
@@ -202,7 +213,7 @@ class TextConditioner(Conditioner):
 
     def _transformers(self) -> HFTextEncoder:
         if self._hf is None:
-            self.__dict__["_hf"] = HFTextEncoder(self.encoder_name, self.max_length)
+            self.__dict__["_hf"] = HFTextEncoder(self.encoder_name, self.max_length, self.allow_download)
         return self._hf
 
     def text_encoder(self) -> tuple[torch.nn.Module, Any, int]:
