@@ -84,3 +84,61 @@ def test_out_under_a_file_is_one_line_and_nothing_written(capsys, tmp_path) -> N
         "in.png",
         "notes.txt",
     ]
+
+
+def test_num_samples_are_generated_batch_by_batch_with_the_same_noise(tmp_path) -> None:
+    """`--num-samples 6 --batch-size 2`: the generator never sees more than 2 at once, and the
+    seed gives the same images as one batch of 6 (noise drawn for all first)."""
+    from i2i.pipeline import load_pipeline
+
+    from tiny import tiny_model_file
+
+    pipe = load_pipeline(tiny_model_file(tmp_path / "m.safetensors"), device="cpu")
+    pipe.generator.noise_dim = 8  # a generator that draws noise (it ignores it): checks the noise split
+    seen: list[int] = []
+    forward = pipe.generator.forward
+
+    def spy(cond, z=None):
+        seen.append(cond.batch_size)
+        assert z is not None and z.shape[0] == cond.batch_size
+        return forward(cond, None)
+
+    pipe.generator.forward = spy
+    whole = pipe.generate(pipe_batch(pipe), 6, seed=3)
+    split = pipe.generate(pipe_batch(pipe), 6, seed=3, max_batch=2)
+    assert seen == [6, 2, 2, 2] and torch.equal(whole, split)
+
+
+def pipe_batch(pipe):
+    from i2i.pipeline import _collate
+
+    x = torch.linspace(-1, 1, 3 * 32 * 32).reshape(3, 32, 32)
+    return _collate([pipe.prepare({"input": x})])
+
+
+def test_sample_counts_are_bounded_at_the_command_line(capsys) -> None:
+    argv = ["--plugin", "img2img", "--input", "x.png", "--out", "y.png", "--num-samples", "100000"]
+    status = _guard(run_command, argv)
+    assert status == 2 and "--num-samples must be from 1 to 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "train.log_every=0",
+        "train.checkpoint_every=-1",
+        "train.batch_size=0",
+        "optim.decay_from=2",
+        "ema.decay=1.5",
+    ],
+)
+def test_engine_values_it_cannot_run_with_are_one_line_before_training(capsys, tmp_path, setting) -> None:
+    from i2i.cli.main import train_command
+
+    out = tmp_path / "run"
+    status = _guard(
+        train_command, ["--plugin", "img2img", "--data", str(tmp_path), "--out", str(out), "--set", setting]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and setting.split("=")[0] in err and err.count("\n") == 1, err
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""Sampling noise for `i2i-run`: seeded, and truncated by redrawing (the BigGAN truncation trick)."""
+"""Sampling noise for `i2i-run`: seeded, and truncated (the BigGAN truncation trick) for any bound."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ def test_same_seed_same_noise_and_plain_draw_is_standard_normal():
 
 
 @pytest.mark.parametrize("t", [0.25, 1.0, 2.0])
-def test_truncation_bounds_the_noise_by_redrawing_not_clipping(t):
+def test_truncation_bounds_the_noise_as_a_truncated_normal_not_clipping(t):
     z = draw_noise(512, 64, seed=0, truncation=t)
     assert z.abs().max() <= t
-    # Clipping would pile mass on the bound; a redrawn truncated normal has almost none there.
+    # Clipping would pile mass on the bound; a truncated normal has almost none there.
     assert (z.abs() > 0.999 * t).float().mean() < 0.01
     # Truncated-normal variance: 1 - 2 t phi(t) / (2 Phi(t) - 1).
     normal = torch.distributions.Normal(0.0, 1.0)
@@ -33,3 +33,21 @@ def test_truncation_bounds_the_noise_by_redrawing_not_clipping(t):
 def test_truncation_must_be_positive():
     with pytest.raises(I2IError, match="truncation"):
         draw_noise(2, 3, seed=0, truncation=0.0)
+
+
+@pytest.mark.parametrize("t", [1e-12, 1e-6, 1e3])
+def test_any_positive_truncation_ends_at_once(t):
+    import time
+
+    start = time.perf_counter()
+    z = draw_noise(256, 128, seed=0, truncation=t)
+    assert time.perf_counter() - start < 2
+    assert z.abs().max() <= t and torch.isfinite(z).all()
+    assert torch.equal(z, draw_noise(256, 128, seed=0, truncation=t))
+
+
+def test_nan_truncation_and_unbounded_sample_counts_are_refused():
+    with pytest.raises(I2IError, match="truncation"):
+        draw_noise(2, 3, seed=0, truncation=float("nan"))
+    with pytest.raises(I2IError, match="num-samples"):
+        draw_noise(10**9, 128, seed=0)

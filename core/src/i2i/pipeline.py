@@ -92,9 +92,11 @@ class Pipeline:
         truncation: float | None = None,
         *,
         tiling: TileSettings | None = None,
+        max_batch: int | None = None,
     ) -> Tensor:
         """Frames of a video in order, each seeing the previous output (temporal models); `state`
-        carries the last frame across chunks, so a long video streams in constant memory."""
+        carries the last frame across chunks, so a long video streams in constant memory.
+        (`max_batch` is accepted as `generate` takes it; frames are made one at a time anyway.)"""
         from i2i.temporal import PREVIOUS, Previous
 
         if "move" not in state:
@@ -118,8 +120,13 @@ class Pipeline:
         truncation: float | None = None,
         *,
         tiling: TileSettings | None = None,
+        max_batch: int | None = None,
     ) -> Tensor:
         """Batch of prepared inputs -> (B*num_samples, 3, H, W) images in [-1, 1], on the CPU.
+
+        `max_batch` bounds how many images the generator makes at once (`--batch-size`): the B x
+        num_samples conditions are run in chunks of at most that many, with the noise drawn for
+        all of them first, so a seed gives the same images whatever the batch size.
 
         Spatial inputs of any size are padded to the generator's size multiple and the output
         cropped back (scaled by the generator's output/input ratio), so users need not resize.
@@ -155,43 +162,60 @@ class Pipeline:
             with precision.autocast(self.device):
                 return self.generator(c, noise).float()
 
-        tiles = tiling_plan(
-            run,
-            self.generator,
-            cond,
-            z,
-            tiling,
-            multiple=self.size_multiple,
-            device=self.device,
-            modality_tileable=self.modality.tileable,
+        def produce(c: Condition, noise: Tensor | None) -> Tensor:
+            tiles = tiling_plan(
+                run,
+                self.generator,
+                c,
+                noise,
+                tiling,
+                multiple=self.size_multiple,
+                device=self.device,
+                modality_tileable=self.modality.tileable,
+            )
+            out = run(c, noise) if tiles is None else run_tiled(run, c, noise, tiles)
+            if pad_hw is not None:
+                h, w, padded_h = pad_hw
+                scale = out.shape[-2] / padded_h
+                out = out[..., : round(h * scale), : round(w * scale)]
+            if tiles is not None:  # blended into a tensor of its own: clamped in place, no copy
+                return out.clamp_(-1, 1)
+            return out.clamp(-1, 1).cpu()
+
+        total = cond.batch_size
+        if max_batch is None or total <= max_batch:
+            return produce(cond, z)
+        step = max(1, int(max_batch))
+        return torch.cat(
+            [
+                produce(cond.map(lambda t, a=a: t[a : a + step]), None if z is None else z[a : a + step])
+                for a in range(0, total, step)
+            ]
         )
-        out = run(cond, z) if tiles is None else run_tiled(run, cond, z, tiles)
-        if pad_hw is not None:
-            h, w, padded_h = pad_hw
-            scale = out.shape[-2] / padded_h
-            out = out[..., : round(h * scale), : round(w * scale)]
-        if tiles is not None:  # blended into a tensor of its own: clamped in place, no copy
-            return out.clamp_(-1, 1)
-        return out.clamp(-1, 1).cpu()
+
+
+MAX_NOISE_VALUES = 1 << 28
+"""The most noise values one call draws (1 GiB of float32): far beyond any batch of samples."""
 
 
 def draw_noise(n: int, dim: int, seed: int | None = None, truncation: float | None = None) -> Tensor:
     """(n, dim) standard normal noise, optionally truncated to [-truncation, truncation].
 
-    The truncation trick (BigGAN): values outside the bound are redrawn, not clipped, so the noise
-    stays a (truncated) normal; smaller bounds trade variety for typical, cleaner samples. Drawn on
-    the CPU from its own generator so a seed gives the same images on every device.
+    The truncation trick (BigGAN): the noise is a truncated normal (not clipped), so smaller
+    bounds trade variety for typical, cleaner samples. It is drawn by inverting the normal CDF
+    (`torch.nn.init.trunc_normal_`), which takes the same time for any bound: redrawing values
+    outside the bound would never end for a bound like 1e-12. Drawn on the CPU from its own
+    generator so a seed gives the same images on every device.
     """
-    if truncation is not None and truncation <= 0:
+    if truncation is not None and not truncation > 0:
         raise I2IError(f"--truncation must be > 0, not {truncation}")
+    if n * dim > MAX_NOISE_VALUES:
+        raise I2IError(f"{n} samples of {dim}-d noise is more than one run draws; use fewer --num-samples")
     g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-    z = torch.randn(n, dim, generator=g)
-    if truncation is not None:
-        outside = z.abs() > truncation
-        while outside.any():
-            z[outside] = torch.randn(int(outside.sum()), generator=g)
-            outside = z.abs() > truncation
-    return z
+    if truncation is None:
+        return torch.randn(n, dim, generator=g)
+    bound = min(float(truncation), 20.0)  # beyond 20 the normal's tails are below float precision
+    return torch.nn.init.trunc_normal_(torch.empty(n, dim), 0.0, 1.0, -bound, bound, generator=g)
 
 
 def _from_model_file(path: Path, device: torch.device) -> Pipeline:
@@ -441,7 +465,9 @@ def run_files(
         for start in range(0, len(samples), batch_size):
             chunk_seed = None if seed is None else seed + start  # batches draw different noise
             batch = _collate(samples[start : start + batch_size])
-            images = pipe.generate(batch, num_samples, chunk_seed, truncation, **options)
+            images = pipe.generate(
+                batch, num_samples, chunk_seed, truncation, max_batch=batch_size, **options
+            )
             rows += [
                 r[0] if num_samples == 1 else torch.cat(list(r), dim=2) for r in images.split(num_samples)
             ]
@@ -511,7 +537,9 @@ def run_files(
                         _prepare(pipe, {**static, **tensors, FILES: {**files, **row}}, stream)
                         for row, tensors in group
                     ]
-                    images = pipe.generate(_collate(samples), num_samples, seed, truncation, **options)
+                    images = pipe.generate(
+                        _collate(samples), num_samples, seed, truncation, max_batch=batch_size, **options
+                    )
                     for j, (row, _) in enumerate(group):
                         stem = row[first].stem
                         for k in range(num_samples):

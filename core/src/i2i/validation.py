@@ -21,12 +21,45 @@ from i2i.config import get_dotted
 from i2i.errors import ConfigError
 from i2i.modality import Modality, resolve_object
 
+ENGINE_RANGES: dict[str, tuple[float, float]] = {
+    "train.steps": (0, 10**9),
+    "train.batch_size": (1, 65536),
+    "train.grad_accum": (1, 65536),
+    "train.num_workers": (0, 256),
+    "train.log_every": (1, 10**9),
+    "train.sample_every": (1, 10**9),
+    "train.checkpoint_every": (1, 10**9),
+    "train.keep_last": (1, 10**6),
+    "train.max_nonfinite": (1, 10**9),
+    "optim.lr_g": (0, 10),
+    "optim.lr_d": (0, 10),
+    "optim.decay_from": (0, 1),
+    "ema.decay": (0, 1),
+    "ema.start": (0, 10**9),
+}
+"""The engine's numeric keys and the ranges it can run with: a value outside (`log_every: 0`
+divides by zero after the first step, `batch_size: 10**9` allocates without bound) is one
+line before anything trains."""
+
+
+def validate_engine(config: Mapping[str, Any]) -> None:
+    """The engine's own keys within `ENGINE_RANGES` (ConfigError naming the key)."""
+    for key, (low, high) in ENGINE_RANGES.items():
+        try:
+            value = get_dotted(config, key)
+        except KeyError:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ConfigError(f"{key}: {value!r} must be a number from {low:g} to {high:g}")
+
 
 def validate(modality: Modality, config: Mapping[str, Any]) -> None:
-    """Run the modality's config validator, if it names one, on the resolved config.
+    """Check the engine's ranges (`validate_engine`), then run the modality's config validator,
+    if it names one, on the resolved config.
 
     A validator should raise ConfigError; a ValueError, TypeError or KeyError it lets escape (a
     value it could not read) is turned into a one-line ConfigError naming the plugin."""
+    validate_engine(config)
     if not modality.validate_config:
         return
     check = resolve_object(modality.validate_config)

@@ -16,6 +16,8 @@ from i2i.errors import I2IError
 from i2i.plugins import PluginError, get_manager, report_failures
 
 PROG = "i2i"
+MAX_NUM_SAMPLES = 256  # draws per input: a grid of 256 is already wider than any screen
+MAX_BATCH_SIZE = 1024  # images generated at once
 
 
 class UsageError(I2IError):
@@ -415,8 +417,10 @@ def run_command(argv: list[str]) -> int:
         raise UsageError("i2i-run: --out is required")
     if args.model and args.checkpoint:
         raise UsageError("i2i-run: --model picks a shipped model of --plugin; --checkpoint a file (give one)")
-    if args.num_samples < 1 or args.batch_size < 1:
-        raise UsageError("i2i-run: --num-samples and --batch-size must be >= 1")
+    if not (1 <= args.num_samples <= MAX_NUM_SAMPLES and 1 <= args.batch_size <= MAX_BATCH_SIZE):
+        raise UsageError(
+            f"i2i-run: --num-samples must be from 1 to {MAX_NUM_SAMPLES} and --batch-size from 1 to {MAX_BATCH_SIZE}"
+        )
     if args.truncation is not None and not args.truncation > 0:
         raise UsageError("i2i-run: --truncation must be > 0")
     if args.tile is not None and args.tile < 0:
