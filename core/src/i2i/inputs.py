@@ -134,8 +134,12 @@ def pair_by_name(
     `folders[i]` is (input, its folder) and `files[i]` the image files found in it. Returns one
     {input name: file} per file of the first folder, in its order. A file without a partner in
     every other folder, or two files with one name in one folder, is a one-line `InputError` naming
-    the first such file, so nothing is generated from a half-matched set.
+    the first such file, so nothing is generated from a half-matched set. A single folder pairs
+    nothing, so its files may share a name (`a.png`, `a.jpg`; their outputs get names of their
+    own, see `i2i.pipeline.output_stems`).
     """
+    if len(folders) == 1:
+        return [{folders[0][0].name: path} for path in files[0]]
     indexes: list[dict[str, Path]] = []
     for (_, folder), found in zip(folders, files):
         index: dict[str, Path] = {}

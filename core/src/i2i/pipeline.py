@@ -457,6 +457,7 @@ def run_files(
     if pipe.modality.adapt:
         resolve_object(pipe.modality.adapt)(pipe, static)
     options = {} if tiling is None else {"tiling": tiling}
+    _refuse_overwriting_inputs(out, [*_given_paths(files), *(Path(raw[s.name]) for s in plan.specs)])
     if plan.mode == "single":
         _check_out(out, IMAGE_OUT, "an image")
         state = pipe.new_state()
@@ -514,11 +515,12 @@ def run_files(
     if out.suffix.lower() in IMAGE_OUT:
         raise InputError(out, "input is a directory, so --out must be a directory")
     rows = pair_by_name(folders, found)
+    stems = output_stems([row[plan.specs[0].name] for row in rows])
+    names = {id(row): stem for row, stem in zip(rows, stems)}  # rows live until the end
     for row in rows:  # every header checked before anything is generated (no pixel decoded yet)
         for path in row.values():
             probe_image(path)
     kinds = {spec.name: spec.kind for spec in plan.specs}
-    first = plan.specs[0].name
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     stream = pipe.new_state()  # one stream per folder
@@ -541,7 +543,7 @@ def run_files(
                         _collate(samples), num_samples, seed, truncation, max_batch=batch_size, **options
                     )
                     for j, (row, _) in enumerate(group):
-                        stem = row[first].stem
+                        stem = names[id(row)]
                         for k in range(num_samples):
                             name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
                             save_image(images[j * num_samples + k], staging / name)
@@ -554,6 +556,48 @@ def run_files(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A different output name for every input file of a folder, in order: its stem, unless several inputs share it (`a.png` and `a.jpg`), which then
+    become `a_png` and `a_jpg`; a name still taken (also compared without case, for filesystems
+    that ignore it) gets `_2`, `_3`, ... Without this, the second output would replace the first
+    and the run would report files it no longer has."""
+    from collections import Counter
+
+    shared = Counter(p.stem.lower() for p in paths)
+    used: set[str] = set()
+    out: list[str] = []
+    for path in paths:
+        base = (
+            path.stem if shared[path.stem.lower()] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+        )
+        name, n = base, 2
+        while name.lower() in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _given_paths(files: Mapping[str, Any]) -> list[Path]:
+    found: list[Path] = []
+    for value in files.values():
+        found += [Path(v) for v in value] if isinstance(value, list) else [Path(value)]
+    return found
+
+
+def _refuse_overwriting_inputs(out: Path, inputs: Iterable[Path]) -> None:
+    """--out may not be one of the inputs (a file, or the folder being read): the outputs would
+    replace the user's originals."""
+    target = out.resolve()
+    for path in inputs:
+        if path.exists() and path.resolve() == target:
+            what = "folder" if path.is_dir() else "file"
+            raise InputError(
+                out,
+                f"--out is the input {what} {path}; its originals would be replaced (choose another --out)",
+            )
 
 
 def progress_bar(total: int | None, unit: str, enabled: bool | None = None) -> Any:

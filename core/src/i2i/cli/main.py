@@ -4,10 +4,13 @@ them, so `i2i plugins` and `--help` never import torch."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -47,9 +50,9 @@ def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
             raise
         print(f"error: {exc}" if not str(exc).startswith(("i2i", "error")) else str(exc), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (see _terminate_raises), a stopped run
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return int(getattr(exc, "exit_status", 130))
     except BrokenPipeError:
         return 0
     except Exception as exc:
@@ -392,7 +395,45 @@ def _input_argument(spec: Any) -> dict[str, Any]:
     return kwargs
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `i2i-run`: raised in the main thread so that every `finally` and context
+    manager on the way out runs (staging folders and temporary videos are removed, nothing at
+    --out changes), as for Ctrl-C; exit status 143 (128 + SIGTERM)."""
+
+    exit_status = 143
+
+    def __init__(self) -> None:
+        super().__init__("terminated (SIGTERM): nothing written")
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM's default action kills the process before any cleanup; inside this block it raises
+    `Terminated` instead (main thread only; a SIGTERM inherited as ignored stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(argv: list[str]) -> int:
+    with _terminate_raises():
+        return _run_command(argv)
+
+
+def _run_command(argv: list[str]) -> int:
     report_failures()
     pre, _ = _run_base_parser(add_help=False).parse_known_args(argv)
     plugin = _plugin_for(pre)
