@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
-from i2i.nets.foreign import load_torch_file
+from i2i.nets.foreign import build_for_weights, load_torch_file
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -313,7 +313,8 @@ def import_fomm(
         raise InputError(path, f"not a recognised {FORMAT}: {exc}") from None
     options = _options(path, arch, notice)
     section = generator_section(arch, options)
-    generator = FommGenerator(**{k: v for k, v in section.items() if k != "name"})
+    kwargs = {k: v for k, v in section.items() if k != "name"}
+    generator = build_for_weights(lambda: FommGenerator(**kwargs), {**gen_state, **kp_state}, path)
     target = generator.state_dict()
     merged = {**gen_state, **{f"kp_detector.{k}": v for k, v in kp_state.items()}}
     for key, value in target.items():

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
-from i2i.nets.foreign import load_torch_file
+from i2i.nets.foreign import build_for_weights, load_torch_file
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -81,7 +81,7 @@ def load_esrgan(path: str | Path) -> tuple[dict[str, Any], RRDBGenerator]:
     try:
         canonical = _to_original_layout(state)
         config = infer_config(canonical)
-        generator = _build(config)
+        generator = build_for_weights(lambda: _build(config), canonical, path)
         missing = generator.net.load_state_dict(canonical, strict=False)
         if missing.missing_keys or missing.unexpected_keys:
             extra = (missing.unexpected_keys or missing.missing_keys)[0]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
-from i2i.nets.foreign import read_state_dict
+from i2i.nets.foreign import build_for_weights, read_state_dict
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -97,7 +97,7 @@ def import_pix2pixhd(
         }
         if arch["norm"] == "batch":  # generate as the original's test.py does (it never calls eval())
             generator_config["batch_norm_stats"] = "input"
-        generator = _build(generator_config)
+        generator = build_for_weights(lambda: _build(generator_config), state, path)
         generator.load_state_dict(_convert(state, arch, generator.state_dict()), strict=True)
     except _NotRecognised as exc:
         raise InputError(path, f"not a recognised {FORMAT}: {exc}") from None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from i2i.errors import InputError
-from i2i.nets.foreign import load_torch_file, tensor_state
+from i2i.nets.foreign import build_for_weights, load_torch_file, tensor_state
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -100,7 +100,8 @@ def import_spade(path: str | Path) -> tuple[dict[str, Any], SpadeNVGenerator]:
         config = _generator_config(arch, opt, encoder_arch)
     except _NotRecognised as exc:
         raise InputError(path, f"{encoder_path} is not its SPADE style encoder: {exc}") from None
-    generator = _build(path, config)
+    weights = {**state, **(encoder_state or {})}
+    generator = build_for_weights(lambda: _build(path, config), weights, path)
     try:
         converted = _convert(state, "net.", generator.state_dict())
         if encoder_state is not None:

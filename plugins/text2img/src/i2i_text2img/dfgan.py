@@ -152,10 +152,14 @@ def infer_generator(state: Mapping[str, Tensor]) -> dict[str, Any]:
     }
 
 
-def build_generator(config: Mapping[str, Any], state: Mapping[str, Tensor]) -> DFGenerator:
+def build_generator(
+    config: Mapping[str, Any], state: Mapping[str, Tensor], where: str | Path = "DF-GAN NetG"
+) -> DFGenerator:
+    from i2i.nets.foreign import build_for_weights
     from i2i_text2img.nets import DFGenerator
 
-    net = DFGenerator(**{k: v for k, v in config.items() if k != "name"})
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    net = build_for_weights(lambda: DFGenerator(**kwargs), state, where)
     target = net.state_dict()
     converted = {}
     for key, value in state.items():
@@ -258,7 +262,7 @@ def import_dfgan(path: str | Path) -> tuple[dict[str, Any], DFGenerator]:
     state = read_generator_state(files["generator"])
     try:
         generator_config = infer_generator(state)
-        generator = build_generator(generator_config, state)
+        generator = build_generator(generator_config, state, files["generator"])
     except _NotRecognised as exc:
         raise InputError(files["generator"], f"not a recognised DF-GAN NetG: {exc}") from None
     encoder_state = read_encoder_state(files["encoder"])
