@@ -4,7 +4,7 @@
     python benchmarks/bench_folders.py [--counts 50 500] [--size 256] [--threads 1] [--out FILE]
 
 Each run is one fresh subprocess, its peak RSS read from the kernel for that process alone
-(`os.wait4`'s ru_maxrss):
+(`os.wait4`'s ru_maxrss, through `fresh_process.py`'s launcher):
 - streaming: `i2i-run --checkpoint TINY --input DIR --out OUT --quiet`, the command as it is
   (headers checked up front, one batch decoded at a time);
 - eager: the order of the previous implementation, re-enacted by this script in a child process:
@@ -25,13 +25,14 @@ import datetime as _dt
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from fresh_process import run_measured  # noqa: E402
+
 PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png")
 
 EAGER = """
@@ -85,22 +86,7 @@ def tiny_model(path: Path) -> Path:
 
 def run(cmd: list[str], threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    load_before = list(os.getloadavg())
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode()  # type: ignore[union-attr]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "exit": proc.returncode,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "load_before": load_before,
-        "load_after": list(os.getloadavg()),
-        "stderr": err.strip()[-400:],
-    }
+    return run_measured(cmd, env)
 
 
 def main() -> None:

@@ -5,11 +5,12 @@
 
 Each run is `i2i-run --plugin img2img --input IN.png --out OUT.png` (the shipped x4 model) in a
 fresh subprocess, its peak RSS read from the kernel for that process alone (`os.wait4`'s
-ru_maxrss) and its wall and CPU time measured; "untiled" adds `--tile 0`, "tiled" is the default
-(tiles chosen from the default memory budget). Inputs are a real photo (scikit-image's
-`motorcycle_left`, cropped to 16:9) resized to a quarter of the output: 480x270 for 1080p,
-960x540 for 4K, 1920x1080 for 8K (7680x4320; tiled only: untiled it would need about four times
-the 4K figure). Both outputs of a size are compared pixel by pixel (8-bit levels).
+ru_maxrss, through `fresh_process.py`'s launcher) and its wall and CPU time measured; "untiled"
+adds `--tile 0`, "tiled" is the default (tiles chosen from the default memory budget). Inputs
+are a real photo (scikit-image's `motorcycle_left`, cropped to 16:9) resized to a quarter of the
+output: 480x270 for 1080p, 960x540 for 4K, 1920x1080 for 8K (7680x4320; tiled only: untiled it
+would need about four times the 4K figure). Both outputs of a size are compared pixel by pixel
+(8-bit levels).
 
 The machine is shared: the load average before and after every run is in the JSON, and CPU time
 beside wall time. Writes benchmarks/results/tiling-<host>.json after every run (with "complete":
@@ -24,13 +25,14 @@ import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from fresh_process import run_measured  # noqa: E402
+
 SIZES = {"1080p": (480, 270), "4k": (960, 540), "8k": (1920, 1080)}
 TARGET_RSS = 2 << 30  # 3840x2160 output in under 2 GB
 
@@ -57,26 +59,10 @@ def make_input(path: Path, size: tuple[int, int]) -> None:
 
 
 def run_cli(args: list[str], threads: int) -> dict:
-    """One i2i-run in a fresh process: wall, user+system CPU, peak RSS of that process."""
+    """One i2i-run in a fresh process: wall, user+system CPU, peak RSS of that process alone."""
     exe = Path(sys.executable).with_name("i2i-run")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    load_before = list(os.getloadavg())
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(exe), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()  # type: ignore[union-attr]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "exit": proc.returncode,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
-        "load_before": load_before,
-        "load_after": list(os.getloadavg()),
-        "stdout": out.strip()[-200:],
-        "stderr": err.strip()[-400:],
-    }
+    return run_measured([str(exe), *args], env)
 
 
 def plan_info(path: Path) -> dict:
