@@ -30,7 +30,7 @@ def call_with_config(factory: Any, kwargs: Mapping[str, Any], where: str) -> Any
             raise ConfigError(f"{where}: unknown parameter {unknown[0]!r} (accepts: {accepted})")
     try:
         return factory(**kwargs)
-    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RuntimeError) as exc:
         # a value the factory cannot use (a string width, a negative depth): the config's fault
         text = " ".join(str(exc).split())[:160]
         raise ConfigError(f"{where}: {type(exc).__name__}: {text}" if not isinstance(exc, TypeError) else f"{where}: {text}") from None
