@@ -26,7 +26,10 @@ How the output stays right:
   input box, and so is a (B,C,H,W) noise z; `previous` (the last output frame of a video, at the
   output size) is cut with the output box. Vectors, tokens and other non-4-D tensors go whole to
   every tile (a noise vector z is the same for all tiles of a sample, so tiles agree). A 4-D
-  tensor of any other size cannot be cut consistently: such a Condition is not tiled.
+  tensor of any other size cannot be cut consistently: such a Condition is not tiled. The
+  conditioner has run on the whole input before the cut, so what it derives globally (instance
+  edges, a lightness channel) is the same in every tile; `aux` (loss-term outputs, which no
+  network reads) is dropped.
 
 Never tiled (`refusal` says why): a Condition without spatial tensors (text to image); a modality with
 `tileable=False` (its maps are not aligned with the output: pose transfer, talking heads); a
