@@ -116,3 +116,26 @@ def test_a_registered_name_must_be_a_plain_string(fresh_plugins, monkeypatch, tm
 def test_every_option_of_i2i_run_is_reserved_from_plugin_inputs() -> None:
     options = {a.dest for a in _run_base_parser(add_help=True)._actions if a.option_strings}
     assert options - {"help"} <= RESERVED_INPUT_NAMES, options - RESERVED_INPUT_NAMES
+
+
+def test_a_part_a_plugin_names_but_cannot_import_is_one_line(
+    fresh_plugins, monkeypatch, tmp_path, capsys
+) -> None:
+    from i2i.cli.main import _guard, run_command
+
+    source = MODALITY.format(name="lazy", inputs='[InputSpec("input")]').replace(
+        "i2i_img2img.conditioner:Img2ImgConditioner", "i2i_not_installed.conditioner:Missing"
+    )
+    _install(monkeypatch, tmp_path, ("lazy", source))
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    from tiny import tiny_model_file
+
+    model = tiny_model_file(tmp_path / "m.safetensors", plugin="lazy")
+    argv = ["--checkpoint", str(model), "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "o.png")]
+    status = _guard(run_command, argv)
+    err = capsys.readouterr().err
+    assert (
+        status == 2 and "cannot load i2i_not_installed.conditioner:Missing" in err and err.count("\n") == 1
+    ), err

@@ -248,9 +248,15 @@ def resolve_object(target: str | Any) -> Any:
     if not isinstance(target, str):
         return target
     module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:  # a plugin's part missing or broken: one line, exit 2
+        from i2i.errors import I2IError
+
+        text = " ".join(str(exc).split())[:200]
+        raise I2IError(f"i2i: cannot load {target} ({type(exc).__name__}: {text})") from None
     return obj
 
 
