@@ -118,7 +118,7 @@ def test_class_list_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="classes.json: class 0: ids must be"):
         read_classes(bad)
     bad.write_text("{nope")
-    with pytest.raises(InputError, match="not a readable JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         read_classes(bad)
     with pytest.raises(InputError, match="no class list"):
         read_classes(tmp_path / "missing.json")
