@@ -236,7 +236,10 @@ def _value(module_name: str, name: str) -> Any:
 
 
 def _render_constant(name: str, value: Any, doc: str | None) -> list[str]:
-    text = _clean(repr(value))
+    if isinstance(value, (set, frozenset)):  # a set's repr follows string hashing: sort it
+        text = _clean(f"{type(value).__name__}({{{', '.join(sorted(map(repr, value)))}}})")
+    else:
+        text = _clean(repr(value))
     if len(text) > 100:
         text = text[:97] + "..."
     lines = [f"#### `{name} = {text}`", ""]
