@@ -26,8 +26,11 @@ XYZ_FROM_RGB = (
     (0.212671, 0.715160, 0.072169),
     (0.019334, 0.119193, 0.950227),
 )
+# device="cpu": this module may first be imported while a network is built under
+# `torch.device("meta")` (the size probe of i2i.nets.foreign), where a tensor has no data.
 RGB_FROM_XYZ: tuple[tuple[float, ...], ...] = tuple(
-    tuple(row) for row in torch.linalg.inv(torch.tensor(XYZ_FROM_RGB, dtype=torch.float64)).tolist()
+    tuple(row)
+    for row in torch.linalg.inv(torch.tensor(XYZ_FROM_RGB, dtype=torch.float64, device="cpu")).tolist()
 )
 WHITE_D65 = (0.95047, 1.0, 1.08883)  # skimage's D65 / 2-degree tristimulus values, Y = 1
 
