@@ -123,6 +123,7 @@ TYPES = [
     (read_classes, {"classes": [{"color": [1, 2, 3]}], "ignore_index": "255"}, "ignore_index"),
     (read_classes, {"classes": [{"color": [1, 2, 3]}], "ignore_index": 1e20}, "ignore_index"),
     (read_classes, {"classes": [{"color": [1, 2, 3]}], "ignore_index": 10**19}, "ignore_index"),
+    (read_classes, {"classes": [{"color": [1, 2, 3]}] * 65537}, "more than the limit of 65536"),
 ]
 
 

@@ -34,6 +34,7 @@ COLOUR_TOLERANCE = (
 )
 
 
+MAX_CLASSES = 65536  # what a 16-bit index map can hold; published label sets have at most a few thousand
 PRESETS = ("cityscapes", "ade20k", "cocostuff")  # i2i_seg2img/classes/<name>.json
 
 
@@ -113,6 +114,8 @@ def _parse_classes(path: Path, raw: Any, name: str | None = None) -> ClassList:
     entries = raw.get("classes") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
         raise InputError(path, 'expected {"classes": [{"id", "name", "color"}, ...]}')
+    if len(entries) > MAX_CLASSES:
+        raise InputError(path, f"lists {len(entries)} classes, more than the limit of {MAX_CLASSES}")
     names, colors = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not is_int(entry.get("id", i)) or entry.get("id", i) != i:
