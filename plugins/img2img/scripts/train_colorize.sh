@@ -5,7 +5,7 @@
 # of photo_corpus_apt.txt; one CPU thread.
 # Usage: bash plugins/img2img/scripts/train_colorize.sh [STEPS]   (from the repository root)
 set -euo pipefail
-steps=${1:-3300}
+steps=${1:-2800}
 work=${WORK:-runs/colorize}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$work"

@@ -5,7 +5,7 @@
 # missing); one CPU thread, so it can share a machine.
 # Usage: bash plugins/img2img/scripts/train_default.sh [STEPS]   (from the repository root)
 set -euo pipefail
-steps=${1:-2400}
+steps=${1:-3000}
 work=${WORK:-runs/default-sr}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$work"
