@@ -71,6 +71,12 @@ _ALLOWED = frozenset(CONTAINERS.values())
 _TRUNCATION_SLACK = 2  # frames, or 1% of the video if more: edit lists legitimately trim a few
 
 
+def _av_message(exc: BaseException) -> str:
+    """FFmpeg's own words for an error ("Invalid data found when processing input"), without
+    PyAV's errno and the name of the C function that returned it."""
+    return str(getattr(exc, "strerror", None) or one_line(exc))
+
+
 @dataclass
 class _Input:
     """An open video: the container, its first video stream and the file PyAV reads through."""
@@ -105,7 +111,7 @@ def _open_input(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> _Input:
         try:
             container = av.open(handle, mode="r", format=demuxer)
         except Exception as exc:  # av's errors (InvalidDataError...): not this container
-            problem = problem or getattr(exc, "strerror", None) or one_line(exc)
+            problem = problem or _av_message(exc)
             continue
         if not set(container.format.name.split(",")) & _ALLOWED:  # what FFmpeg says it opened
             container.close()
@@ -201,7 +207,7 @@ def _stream_frames(path: Path, chunk_size: int, max_pixels: int) -> Iterator[np.
                 batch.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
                 count, last_time = count + 1, frame.time
             except Exception as exc:
-                raise InputError(path, f"cannot decode video ({one_line(exc)})") from None
+                raise InputError(path, f"cannot decode video ({_av_message(exc)})") from None
             if len(batch) == chunk_size:
                 yield np.stack(batch)
                 batch = []
