@@ -1,7 +1,7 @@
 """Chains of models: one run through several stages (colorize, then upscale), frames streaming
 through all of them.
 
-`i2i-run --plugin img2img --model colorize --then img2img:sr-x4 --input old.mp4 --out new.mp4`
+`i2i-run --plugin P --model colorize --then P:sr-x4 --input old.mp4 --out new.mp4`
 builds a `Chain`: the first stage is any pipeline (its modality and inputs are the chain's, so
 `run_files` walks images, folders and videos exactly as for one model), and each later stage is a
 model that takes one image, the previous stage's output. A chain behaves like a `Pipeline` where

@@ -179,7 +179,7 @@ class Modality:
 
     def __post_init__(self) -> None:
         """One shipped-model table whatever the plugin gave: `models` + `default_model`, or the
-        older single `default_checkpoint` (then its model is "default"). A mismatch between the
+        older single `default_checkpoint` (then its model is "default"). A disagreement between the
         two is a plugin bug, so ValueError at registration."""
         models = dict(self.models)
         where = f"Modality {self.name!r}"

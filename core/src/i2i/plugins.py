@@ -222,7 +222,7 @@ class PluginManager:
 
     def _modality_registrar(self, info: PluginInfo) -> Callable[[Modality], None]:
         """A modality name belongs to the plugin whose entry point carries that name (the
-        `img2img` entry point owns `img2img`); between other claimants the first in `_call_each`'s
+        `upscale` entry point owns `upscale`); between other claimants the first in `_call_each`'s
         order keeps it. The loser is marked failed with one line naming the owner."""
 
         def register(modality: Modality) -> None:

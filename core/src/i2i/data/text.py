@@ -24,7 +24,7 @@ MAX_PICKLE_BYTES = 64 << 20
 
 MAX_TEXT_BYTES = 256 << 20
 """The largest text side-car read by default (256 MiB: a metadata.jsonl of a million images);
-readers of smaller files (captions, prompts) pass a smaller `max_bytes`."""
+readers of smaller files (one-sentence text files, prompt lists) pass a smaller `max_bytes`."""
 
 
 def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
