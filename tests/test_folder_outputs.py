@@ -79,3 +79,23 @@ def test_sigterm_during_a_folder_leaves_nothing_behind(model, tmp_path) -> None:
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "SIGTERM" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many"]  # no staging folder, no out
+
+
+def test_data_frames_of_a_cut_video_writes_nothing(tmp_path, capsys) -> None:
+    import torch
+
+    from i2i.cli.main import i2i_command
+    from i2i.data.video import VideoWriter
+
+    good = tmp_path / "good.mp4"
+    with VideoWriter(good, fps=25) as writer:
+        writer.write(torch.linspace(-1, 1, 32).expand(40, 3, 32, 32).clone())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.6)])
+    out = tmp_path / "frames"
+    assert _guard(i2i_command, ["data", "frames", str(good), str(cut), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cut.mp4" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4"]  # no frames, no staging
+    assert _guard(i2i_command, ["data", "frames", str(good), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir())[:2] == ["good_00000.png", "good_00001.png"]

@@ -138,20 +138,39 @@ def cmd_data_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_data_frames(args: argparse.Namespace) -> int:
-    """Frames named so that temporal mode knows their clip and order: `<video stem>_<00000>.png`."""
+    """Frames named so that temporal mode knows their clip and order: `<video stem>_<00000>.png`
+    (wider numbers for longer videos, and listing sorts numbers naturally either way).
+
+    All frames of all videos are written into a staging folder beside --out and moved in only when
+    every video has been decoded to its end: a video that turns out cut or corrupt half-way leaves
+    --out as it was."""
+    import shutil
+    import tempfile
+
     from i2i.data.images import save_image
     from i2i.data.video import iter_video_frames, probe_video
 
     out = Path(args.out)
     videos = [Path(v) for v in args.videos]
-    for video in videos:  # every file checked before any frame is written
-        probe_video(video)
-    for video in videos:
-        count = 0
-        for chunk in iter_video_frames(video, chunk_size=16):
-            for frame in chunk:
-                save_image(frame, out / f"{video.stem}_{count:05d}.png")
-                count += 1
+    infos = [probe_video(video) for video in videos]  # every file checked before any frame is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        counts = []
+        for video, info in zip(videos, infos):
+            width = max(5, len(str(max(int(info.frames or 0) - 1, 0))))
+            count = 0
+            for chunk in iter_video_frames(video, chunk_size=16):
+                for frame in chunk:
+                    save_image(frame, staging / f"{video.stem}_{count:0{width}d}.png")
+                    count += 1
+            counts.append(count)
+        out.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir()):
+            item.replace(out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for video, count in zip(videos, counts):
         print(f"{video}: {count} frames -> {out}")
     return 0
 
