@@ -156,6 +156,9 @@ class Modality:
     tileable False says the modality's spatial conditions are not aligned pixel for pixel with
     its output (a source photo to re-pose, a portrait to animate): `i2i-run` then never cuts a
     large input into tiles (`i2i.tiling`), whatever its generator says.
+    pipeline_tag is the Hugging Face Hub task of the modality's models ("image-to-image",
+    "text-to-image", ...), written into exported model cards (`i2i.hub_export`); None: derived
+    from the inputs (text only -> text-to-image, else image-to-image).
     """
 
     name: str
@@ -176,6 +179,7 @@ class Modality:
     models: Mapping[str, str] = field(default_factory=dict)
     default_model: str | None = None
     tileable: bool = True
+    pipeline_tag: str | None = None
 
     def __post_init__(self) -> None:
         """One shipped-model table whatever the plugin gave: `models` + `default_model`, or the

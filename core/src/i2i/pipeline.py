@@ -64,6 +64,14 @@ class Pipeline:
     def size_multiple(self) -> int:
         return int(self.generator.size_multiple)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Notebook use: `pipe(image)`, `pipe(prompt="...")`, `pipe(labels=m, num_samples=4,
+        seed=0)` -> a list of PIL images (a video input: an iterator of frames); inputs are PIL
+        images, numpy arrays or paths, checked as `i2i-run` checks files (`i2i.notebook.call`)."""
+        from i2i.notebook import call
+
+        return call(self, *args, **kwargs)
+
     def new_state(self) -> Any:
         """A fresh input-stream state (one per video, folder or call of `run_files`)."""
         return self.reader.new_state()
@@ -279,9 +287,10 @@ def load_pipeline(
     model: str | None = None,
     then: Sequence[str] = (),
 ) -> Pipeline | Chain:
-    """Build a ready-to-run pipeline from a model file, run directory, plugin name or foreign file.
+    """Build a ready-to-run pipeline from a model file, run directory, plugin name, hf:// id or foreign file.
 
-    A plugin name runs its default shipped model, `model=` (or `"PLUGIN:MODEL"`) another one of
+    `hf://org/name[@revision]` is a model on the Hugging Face Hub, fetched into its cache
+    (`i2i.hub`; with HF_HUB_OFFLINE=1 the cache only). A plugin name runs its default shipped model, `model=` (or `"PLUGIN:MODEL"`) another one of
     them (`i2i.shipped`). `then` (model files, run directories, `PLUGIN:MODEL`) appends stages
     fed with each output: the result is an `i2i.chain.Chain`, which `run_files` takes as well.
     """
@@ -289,8 +298,15 @@ def load_pipeline(
         from i2i.chain import load_chain
 
         return load_chain(source, then, plugin=plugin, device=device, model=model)
+    from i2i.hub import is_hub_id
     from i2i.shipped import model_file, split_spec
 
+    if is_hub_id(source):  # hf://org/name[@revision]: the Hub's cache (downloading unless offline)
+        from i2i.hub import download
+
+        pipe = load_pipeline(download(str(source)), plugin=plugin, device=device, model=model)
+        pipe.source = str(source)
+        return pipe
     dev = select_device(device)
     path = Path(source)
     manager = get_manager()

@@ -207,6 +207,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # ---- i2i export ----------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "hub":
+        return _export_hub(args)
     from i2i.export import export_onnx
 
     result = export_onnx(args.checkpoint, args.out, plugin=args.plugin, data=args.data, fmt=args.format)
@@ -217,6 +219,60 @@ def cmd_export(args: argparse.Namespace) -> int:
     for name, part in result.parts.items():
         files = "".join(f" and {path}" for path in part.files.values())
         print(f"part {name}: {part.model}{files} (max abs difference {part.max_abs_diff:.2g})")
+    return 0
+
+
+def _hub_options(p: argparse.ArgumentParser) -> None:
+    """Options of the Hub folder, shared by `i2i export --format hub` and `i2i push`."""
+    p.add_argument("--license", default="mit", help="licence id for the model card (default: mit)")
+    p.add_argument("--dataset", dest="datasets", action="append", default=[], metavar="ID",
+                   help="a Hub dataset id the model was trained on, for the card (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--tag", dest="tags", action="append", default=[], metavar="TAG", help="a card tag (repeatable)"
+    )
+    p.add_argument("--card", metavar="MD", help="a Markdown file whose text ends the model card")
+    p.add_argument("--no-samples", action="store_true", help="no sample grid in the card")
+
+
+def _export_hub(args: argparse.Namespace, repo: str | None = None, out: str | None = None) -> int:
+    from i2i.hub_export import export_hub
+
+    result = export_hub(
+        args.checkpoint,
+        out or args.out,
+        plugin=args.plugin,
+        data=args.data,
+        repo=repo or getattr(args, "repo", None),
+        license=args.license,
+        datasets=args.datasets,
+        tags=args.tags,
+        card=args.card,
+        samples=not args.no_samples,
+    )
+    names = ", ".join(p.name for p in result.files)
+    print(f"wrote {result.folder}/ ({names}); pipeline_tag {result.pipeline_tag}")
+    if result.evaluated:
+        print("evaluated: " + ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))
+    return 0
+
+
+# ---- i2i push -------------------------------------------------------------------------------------
+def cmd_push(args: argparse.Namespace) -> int:
+    """Upload a model (an exported Hub folder as it is; else a model file, run directory or
+    plugin name, exported to a temporary Hub folder first) to the Hub repository `org/name`."""
+    import tempfile
+
+    from i2i.hub import push, repo_id
+
+    repo = repo_id(args.repo)
+    source = Path(args.checkpoint)
+    if source.is_dir() and (source / "README.md").is_file() and (source / "config.json").is_file():
+        url = push(source, repo, private=args.private)
+    else:
+        with tempfile.TemporaryDirectory(prefix="i2i-push-") as tmp:
+            _export_hub(args, repo=repo, out=str(Path(tmp) / "hub"))
+            url = push(Path(tmp) / "hub", repo, private=args.private)
+    print(f"pushed to {repo}: {url}")
     return 0
 
 
@@ -328,7 +384,11 @@ def _run_base_parser(add_help: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "--model", metavar="NAME", help="one of the plugin's shipped models (i2i plugins lists them)"
     )
-    p.add_argument("--checkpoint", help="i2i model file, run directory, or a foreign checkpoint to import")
+    p.add_argument(
+        "--checkpoint",
+        help="i2i model file, run directory, hf://org/name[@revision] (Hugging Face Hub), or a foreign "
+        "checkpoint to import",
+    )
     p.add_argument(
         "--then",
         action="append",
@@ -381,8 +441,9 @@ def _plugin_for(args: argparse.Namespace) -> str | None:
         return args.plugin
     if args.checkpoint:
         from i2i.engine.checkpoint import read_metadata
+        from i2i.hub import download, is_hub_id
 
-        path = Path(args.checkpoint)
+        path = download(args.checkpoint) if is_hub_id(args.checkpoint) else Path(args.checkpoint)
         if path.is_dir():
             path = path / "model.safetensors"
         if path.suffix == ".safetensors" and path.is_file():
@@ -580,13 +641,40 @@ def i2i_command(argv: list[str]) -> int:
     ev.set_defaults(fn=cmd_eval)
     xp = sub.add_parser("export", help="write a model's generator as ONNX, with a JSON of its inputs")
     xp.add_argument(
-        "--checkpoint", required=True, help="model file, run directory or plugin name (shipped model)"
+        "--checkpoint",
+        required=True,
+        help="model file, run directory, plugin name (shipped model) or hf://org/name[@revision]",
     )
     xp.add_argument("--plugin", help="plugin of a foreign checkpoint")
-    xp.add_argument("--format", default="onnx", help="onnx (the only format)")
-    xp.add_argument("--out", required=True, help="the .onnx file to write (its .json is written beside it)")
-    xp.add_argument("--data", help="data directory to take the example input from (default: the demo data)")
+    xp.add_argument(
+        "--format",
+        default="onnx",
+        choices=("onnx", "hub"),
+        help="onnx (generator graph) or hub (a Hugging Face Hub folder: model, config, model card)",
+    )
+    xp.add_argument(
+        "--out",
+        required=True,
+        help="the .onnx file to write (its .json is written beside it); for hub, the folder",
+    )
+    xp.add_argument(
+        "--data",
+        help="data directory to take the example input from (default: the demo data); "
+        "for hub, also scored by i2i eval for the model card",
+    )
+    xp.add_argument("--repo", metavar="ORG/NAME", help="hub: the repository id the card's examples use")
+    _hub_options(xp)
     xp.set_defaults(fn=cmd_export)
+    ps = sub.add_parser("push", help="upload a model to the Hugging Face Hub (huggingface_hub's login)")
+    ps.add_argument(
+        "checkpoint", help="exported Hub folder, model file, run directory or plugin name (shipped model)"
+    )
+    ps.add_argument("repo", metavar="ORG/NAME", help="the model repository (created if missing)")
+    ps.add_argument("--plugin", help="plugin of a foreign checkpoint")
+    ps.add_argument("--data", help="data directory to score the model on for the card (i2i eval)")
+    ps.add_argument("--private", action="store_true", help="create the repository private")
+    _hub_options(ps)
+    ps.set_defaults(fn=cmd_push)
     args = p.parse_args(argv)
     if args.command != "plugins":
         report_failures()
