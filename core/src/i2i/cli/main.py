@@ -276,6 +276,16 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- i2i serve ---------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from i2i.serve import serve  # imports Gradio only here
+
+    if not 0 < args.port < 65536:
+        raise UsageError("i2i serve: --port must be from 1 to 65535")
+    serve(args.checkpoint, host=args.host, port=args.port, device=args.device)
+    return 0
+
+
 # ---- i2i-train ------------------------------------------------------------------------------------
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", help="modality to train (read from the run directory on --resume)")
@@ -665,6 +675,22 @@ def i2i_command(argv: list[str]) -> int:
     xp.add_argument("--repo", metavar="ORG/NAME", help="hub: the repository id the card's examples use")
     _hub_options(xp)
     xp.set_defaults(fn=cmd_export)
+    sv = sub.add_parser(
+        "serve", help="a local web page (Gradio) with a tab per plugin; pip install './core[ui]'"
+    )
+    sv.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a tab for this model file, run directory or PLUGIN:MODEL (repeatable; default: a tab per plugin)",
+    )
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    sv.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    sv.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    sv.set_defaults(fn=cmd_serve)
     ps = sub.add_parser("push", help="upload a model to the Hugging Face Hub (huggingface_hub's login)")
     ps.add_argument(
         "checkpoint", help="exported Hub folder, model file, run directory or plugin name (shipped model)"
