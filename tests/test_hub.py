@@ -102,6 +102,9 @@ def test_every_shipped_model_round_trips_through_the_hub_cache(plugin, model, tm
     result = export_hub(spec, tmp_path / "hub", repo=f"i2i-test/{plugin}-{model}", samples=False)
     names = {p.name for p in result.files}
     assert names == {"model.safetensors", "config.json", "README.md"}
+    card = (tmp_path / "hub" / "README.md").read_text()
+    first = get_manager().get_modality(plugin).inputs[0].option
+    assert f"i2i-run --checkpoint hf://i2i-test/{plugin}-{model} {first}" in card.replace("\n", " ")
     original = load_pipeline(spec, device="cpu")
     assert read_metadata(tmp_path / "hub" / "model.safetensors") == read_metadata(original.source)
     fill_cache(offline_cache, f"i2i-test/{plugin}-{model}", tmp_path / "hub")

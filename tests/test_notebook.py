@@ -97,6 +97,16 @@ def test_a_call_gives_what_i2i_run_writes(tmp_path):
     assert np.array_equal(np.asarray(sr(input=float_photo, seed=0)[0]), want)
 
 
+def test_a_chain_is_called_like_a_pipeline():
+    photo = Image.open(PHOTO).crop((0, 0, 32, 32))
+    chain = i2i.load_pipeline("unpaired", then=["img2img"], device="cpu")
+    got = chain(photo, direction="AtoB", seed=0)
+    night = i2i.load_pipeline("unpaired", device="cpu")(photo, direction="AtoB", seed=0)[0]
+    want = i2i.load_pipeline("img2img", device="cpu")(night, seed=0)
+    assert len(got) == 1 and got[0].size == (128, 128)
+    assert np.array_equal(np.asarray(got[0]), np.asarray(want[0]))
+
+
 def test_video_input_gives_an_iterator_of_frames(tmp_path):
     from i2i.data.video import VideoWriter
 

@@ -141,6 +141,13 @@ class Chain:
     def prepare(self, inputs: Mapping[str, Any], state: Any = None) -> dict[str, Any]:
         return self.first.prepare(inputs, state)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Notebook use, as `Pipeline.__call__`: the first stage's inputs -> the last stage's
+        PIL images (`i2i.notebook.call`)."""
+        from i2i.notebook import call
+
+        return call(self, *args, **kwargs)
+
     # ---- generating --------------------------------------------------------------------------
     def _streams(self) -> StreamStates:
         return StreamStates(

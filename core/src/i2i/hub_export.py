@@ -154,10 +154,12 @@ def sample_grid(pipe: Pipeline, dest: Path, data: str | Path | None = None, n: i
 
 
 def _usage(modality: Modality, repo: str) -> str:
-    options = " ".join(
-        f"{s.option} {'TEXT' if s.kind == 'text' else 'FILE'}" for s in modality.inputs if s.required
-    )
     first = modality.inputs[0]
+    options = " ".join(
+        f"{s.option} {'TEXT' if s.kind == 'text' else 'FILE'}"
+        for s in modality.inputs
+        if s.required or s is first
+    )
     arg = '"a red bird with a short beak"' if first.kind == "text" else f'"{first.name}.png"'
     return (
         "```bash\n"
