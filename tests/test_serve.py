@@ -75,11 +75,21 @@ def test_a_tab_per_installed_plugin_with_widgets_for_every_input():
     assert {"str", "int", "choice"} <= types
 
 
-def _generate(tab: serve.Tab):
+def _generate(tab: serve.Tab, model: str | None = None):
+    """(widget names, the tab's button handler); a tab with several shipped models has a model
+    dropdown, whose value (default: the default model) goes between the inputs and the seed."""
     runner = serve.Runner(tab, "cpu")
     with gr.Blocks(analytics_enabled=False):
         names = [n for n, _ in serve.input_widgets(tab) if not n.endswith(":preview")]
-    return names, serve.handler(runner, names, len(tab.models) > 1)
+    with_model = len(tab.models) > 1
+    generate = serve.handler(runner, names, with_model)
+    if not with_model:
+        return names, generate
+
+    def call(*args):
+        return generate(*args[: len(names)], model or tab.models[0], *args[len(names) :])
+
+    return names, call
 
 
 def test_img2img_handler_takes_a_pil_image_and_returns_images():
@@ -120,7 +130,7 @@ def test_bad_input_is_gr_error_with_the_one_line(tmp_path):
     assert "\n" not in page.value.message and "Traceback" not in page.value.message
     assert _error(generate, *[None for _ in names], 0, 1, None) == "img2img needs input"
     photo = [{"input": _photo(), "input:video": None}[n] for n in names]
-    assert _error(generate, *photo, 0, 1, -1) == "truncation must be > 0 (leave it blank for none)"
+    assert _error(generate, *photo, 0, 1, -1) == "truncation must be > 0 (0 in the page: none)"
     assert _error(generate, *photo, 0, 99, None).startswith("number of samples must be from 1 to")
 
 
@@ -177,9 +187,12 @@ def test_third_party_plugin_gets_its_tab_with_no_extra_code(fresh_plugins, tmp_p
 def test_checkpoint_tabs_and_model_cards(tmp_path):
     from tiny import tiny_model_file
 
-    card = serve.model_card(_tab("img2img"))
-    assert card == (REPO / "docs/models/img2img-sr-x4.md").read_text()
-    assert serve.model_card(_tab("text2img")) == (REPO / "docs/models/text2img-birds.md").read_text()
+    models = REPO / "docs" / "models"
+    assert serve.model_card(_tab("img2img")) == (models / "img2img-sr-x4.md").read_text()
+    birds = serve.model_card(_tab("text2img"))  # its one model's card; its images served by the page
+    assert birds == serve._card_images((models / "text2img-birds.md").read_text(), models)
+    assert f"](/gradio_api/file={models / 'text2img-birds-samples.png'})" in birds
+    assert str(models) in serve.card_folders(serve.tabs_for())
     weights = tiny_model_file(tmp_path / "mine.safetensors")
     (tab,) = serve.tabs_for([str(weights)])
     assert tab.title == "img2img: mine.safetensors" and tab.checkpoint == str(weights)

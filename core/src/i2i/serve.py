@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,7 @@ DEFAULT_PORT = 7860
 MAX_SAMPLES = 16  # draws per request: the page shows them all at once
 VIDEO_TYPES = [".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"]
 IMAGE_TYPES = ["image"]
+FILE_HEIGHT = 110  # pixels of a file upload box: a row of the form, not a screenful
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def model_card(tab: Tab, model: str | None = None) -> str:
     path = _model_path(tab, model)
     card = _find_card(tab.modality, model or (tab.models[0] if tab.models else None), path)
     if card is not None:
-        return card.read_text(encoding="utf-8", errors="replace")
+        return _card_images(card.read_text(encoding="utf-8", errors="replace"), card.parent)
     head = f"### {tab.modality.name}\n\n{tab.modality.summary}\n\n"
     if path is None or not path.is_file():
         return head + "No model installed for this plugin: start `i2i serve --checkpoint MODEL`."
@@ -127,6 +129,36 @@ def model_card(tab: Tab, model: str | None = None) -> str:
         config = "(unreadable)"
     rows = "".join(f"| {k} | {str(v)[:80]} |\n" for k, v in sorted(meta.items()) if k != "config")
     return head + f"`{path.name}`\n\n| key | value |\n| --- | --- |\n{rows}\n```json\n{config[:4000]}\n```\n"
+
+
+_IMAGE_LINK = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+def _card_images(text: str, folder: Path) -> str:
+    """A card's images, linked relative to the card, as the page's own file URLs (the folder is in
+    `card_folders`, which the server is allowed to send); other links are left as they are."""
+
+    def link(match: re.Match[str]) -> str:
+        target = match.group(2)
+        path = (folder / target).resolve()
+        if "://" in target or not path.is_file():
+            return match.group(0)
+        return f"{match.group(1)}/gradio_api/file={path}{match.group(3)}"
+
+    return _IMAGE_LINK.sub(link, text)
+
+
+def card_folders(tabs: Sequence[Tab]) -> list[str]:
+    """The folders of the tabs' model cards: the only files besides outputs that the page serves."""
+    found = set()
+    for tab in tabs:
+        for model in tab.models or (None,):
+            card = _find_card(
+                tab.modality, model or (tab.models[0] if tab.models else None), _model_path(tab, model)
+            )
+            if card is not None:
+                found.add(str(card.parent.resolve()))
+    return sorted(found)
 
 
 def _model_path(tab: Tab, model: str | None) -> Path | None:
@@ -216,7 +248,7 @@ class Runner:
         if not 1 <= int(num_samples) <= MAX_SAMPLES:
             raise I2IError(f"number of samples must be from 1 to {MAX_SAMPLES}")
         if truncation is not None and not float(truncation) > 0:  # i2i-run's own check
-            raise I2IError("truncation must be > 0 (leave it blank for none)")
+            raise I2IError("truncation must be > 0 (0 in the page: none)")
         work = Path(tempfile.mkdtemp(prefix="i2i-serve-"))
         try:
             raw = {}
@@ -435,11 +467,18 @@ def input_widgets(tab: Tab) -> list[tuple[str, Any]]:
             extra = " (one per line)" if spec.multiple else ""
             widget = gr.Textbox(label=label + extra, info=info, lines=3 if spec.multiple else 1, elem_id=eid)
         elif spec.kind in ("image", "labels") and spec.multiple:
-            widget = gr.File(file_count="multiple", file_types=IMAGE_TYPES, label=label, elem_id=eid)
+            widget = gr.File(
+                file_count="multiple", file_types=IMAGE_TYPES, label=label, elem_id=eid, height=FILE_HEIGHT
+            )
         elif spec.kind in ("image", "labels"):
             widget = _raw_image(gr, sources=["upload", "clipboard"], label=label, elem_id=eid)
         else:  # keypoints, landmarks, file: JSON, text or (video) photo files as the reader takes them
-            widget = gr.File(file_count="multiple" if spec.multiple else "single", label=label, elem_id=eid)
+            widget = gr.File(
+                file_count="multiple" if spec.multiple else "single",
+                label=label,
+                elem_id=eid,
+                height=FILE_HEIGHT,
+            )
         out.append((spec.name, widget))
         if spec.kind == "labels" and not spec.multiple:
             preview = gr.Image(label=f"{label}: palette preview", interactive=False, elem_id=f"{eid}-preview")
@@ -447,7 +486,10 @@ def input_widgets(tab: Tab) -> list[tuple[str, Any]]:
             out.append((spec.name + ":preview", preview))
         if spec.video and spec.kind in ("image", "labels") and not spec.multiple:
             video = gr.File(
-                file_types=VIDEO_TYPES, label=f"{label}: or a video (video out)", elem_id=f"{eid}-video"
+                file_types=VIDEO_TYPES,
+                label=f"{label}: or a video (video out)",
+                elem_id=f"{eid}-video",
+                height=FILE_HEIGHT,
             )
             out.append((spec.name + ":video", video))
     return out
@@ -480,9 +522,9 @@ def handler(runner: Runner, names: Sequence[str], with_model: bool) -> Callable[
             out = runner(
                 values,
                 model=model,
-                seed=None if seed in (None, "") else int(seed),
+                seed=None if seed in (None, "") or int(seed) < 0 else int(seed),  # -1: a random seed
                 num_samples=int(num_samples or 1),
-                truncation=None if truncation in (None, "") else float(truncation),
+                truncation=None if truncation in (None, "", 0) else float(truncation),  # 0: none
                 progress=progress,
             )
         except (I2IError, PluginError) as exc:
@@ -506,7 +548,7 @@ def build_app(checkpoints: Sequence[str] = (), *, device: str = "auto") -> Any:
         raise I2IError("i2i serve: no plugins installed (pip install ./plugins/<name>)")
     outputs = Path(tempfile.mkdtemp(prefix="i2i-serve-out-"))
     atexit.register(shutil.rmtree, outputs, True)
-    with gr.Blocks(title="i2i", analytics_enabled=False) as demo:
+    with gr.Blocks(title="i2i", analytics_enabled=False, fill_width=True) as demo:
         gr.Markdown("# i2i\nConditional image generation; a tab per model. Nothing leaves this machine.")
         with gr.Tabs():
             for tab in tabs:
@@ -519,7 +561,7 @@ def build_app(checkpoints: Sequence[str] = (), *, device: str = "auto") -> Any:
 def _build_tab(gr: Any, tab: Tab, runner: Runner) -> None:
     gr.Markdown(f"**{tab.modality.name}**: {tab.modality.summary}")
     with gr.Row():
-        with gr.Column(scale=2):
+        with gr.Column(scale=1, min_width=320):
             widgets = input_widgets(tab)
             names = [n for n, _ in widgets if not n.endswith(":preview")]
             inputs = [w for n, w in widgets if not n.endswith(":preview")]
@@ -530,19 +572,23 @@ def _build_tab(gr: Any, tab: Tab, runner: Runner) -> None:
                 )
             with gr.Row():
                 seed = gr.Number(
-                    value=0, precision=0, label="seed (blank: random)", elem_id=f"{tab.key}-seed"
+                    value=0, precision=0, label="seed (-1: random)", minimum=-1, elem_id=f"{tab.key}-seed"
                 )
                 samples = gr.Slider(
                     1, MAX_SAMPLES, value=1, step=1, label="number of samples", elem_id=f"{tab.key}-samples"
                 )
                 truncation = gr.Number(
-                    value=None, label="truncation (blank: none)", minimum=0, elem_id=f"{tab.key}-truncation"
+                    value=0,
+                    label="truncation (0: none)",
+                    minimum=0,
+                    step=0.1,
+                    elem_id=f"{tab.key}-truncation",
                 )
             button = gr.Button("Generate", variant="primary", elem_id=f"{tab.key}-run")
-        with gr.Column(scale=2):
+        with gr.Column(scale=1, min_width=320):
             gallery = gr.Gallery(label="output", format="png", columns=2, elem_id=f"{tab.key}-gallery")
             video = gr.Video(label="output video", visible=False, elem_id=f"{tab.key}-video-out")
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, min_width=320):
             card = gr.Markdown(model_card(tab), elem_id=f"{tab.key}-card")
     if model is not None:
         model.change(lambda m: model_card(tab, m), model, card)
@@ -574,4 +620,5 @@ def serve(
         ssr_mode=False,
         mcp_server=False,
         quiet=False,
+        allowed_paths=card_folders(tabs_for(checkpoints)),
     )
