@@ -164,3 +164,7 @@ def test_page_runs_img2img_and_text2img_in_chromium(server, browser, tmp_path):
     found = wait.until(lambda d: [e.text for e in d.find_elements(By.XPATH, toast) if e.text.strip()])
     assert found == ["--prompt: give --prompt TEXT (repeatable) or --prompts FILE"]
     assert "Traceback" not in browser.page_source
+    # privacy: everything the page loaded came from the local server (no fonts, scripts or
+    # analytics from elsewhere)
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(u.startswith(server) or u.startswith(("data:", "blob:")) for u in loaded), loaded
