@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from i2i.cli.main import i2i_command, main, run_command
@@ -117,8 +118,10 @@ def test_every_shipped_model_round_trips_through_the_hub_cache(plugin, model, tm
     assert len(got) == len(want) >= 1
     for a, b in zip(got, want):
         assert np.array_equal(np.asarray(a), np.asarray(b))
-    pinned = load_pipeline(f"hf://i2i-test/{plugin}-{model}@{COMMIT}", device="cpu")
-    assert np.array_equal(np.asarray(pinned(**inputs, seed=0)[0]), np.asarray(want[0]))
+    pinned = load_pipeline(f"hf://i2i-test/{plugin}-{model}@{COMMIT}", device="cpu")  # a revision
+    weights, pinned_weights = original.generator.state_dict(), pinned.generator.state_dict()
+    assert weights.keys() == pinned_weights.keys()
+    assert all(torch.equal(weights[k], pinned_weights[k]) for k in weights)
 
 
 def test_export_hub_cli_writes_the_hub_layout_and_card(tmp_path, capsys):
@@ -162,7 +165,7 @@ def test_text_modality_is_text_to_image_and_eval_numbers_go_into_the_card(tmp_pa
     assert pipeline_tag(manager.get_modality("img2img")) == "image-to-image"
 
     i2i_command(["data", "demo", "unpaired", "--out", str(tmp_path / "data"), "--seed", "0"])
-    result = export_hub("unpaired", tmp_path / "hub", data=tmp_path / "data", samples=False)
+    result = export_hub("unpaired", tmp_path / "hub", data=tmp_path / "data")
     assert result.evaluated and result.metrics
     card = (tmp_path / "hub" / "README.md").read_text()
     front = yaml.safe_load(card.split("---\n")[1])
@@ -171,6 +174,20 @@ def test_text_modality_is_text_to_image_and_eval_numbers_go_into_the_card(tmp_pa
     key, value = next(iter(result.metrics.items()))
     assert f"`{key}` | {value}" in card or f"`{key}` |" in card
     assert "Provenance: i2i 0.1.0" in card and "plugin_distribution i2i-unpaired" in card
+    assert "samples from" in card and "columns: input | output" in card  # domain-A images, translated
+
+
+@pytest.mark.parametrize("plugin", sorted(get_manager().modalities()))
+def test_every_plugin_gets_a_sample_grid_from_its_demo_data(plugin, tmp_path):
+    from PIL import Image
+
+    from i2i.hub_export import sample_grid
+
+    pipe = load_pipeline(plugin, device="cpu")
+    about = sample_grid(pipe, tmp_path / "samples.png")
+    assert f"the {plugin} demo data" in about and "output" in about
+    with Image.open(tmp_path / "samples.png") as grid:
+        assert grid.size[0] >= 32 and grid.size[1] >= 32
 
 
 def test_hub_ids_are_checked_and_a_missing_model_is_one_line(offline_cache, capsys):

@@ -32,7 +32,7 @@ from i2i import __version__
 from i2i.engine import checkpoint as ckpt
 from i2i.errors import I2IError, InputError
 from i2i.hub import MODEL_FILE
-from i2i.keys import INPUT, TARGET
+from i2i.keys import DOMAIN_A, INPUT, TARGET
 from i2i.modality import Modality, resolve_object
 from i2i.pipeline import Pipeline, load_pipeline
 
@@ -110,8 +110,16 @@ def _samples(pipe: Pipeline, root: Path, n: int) -> list[dict[str, Any]]:
         except (I2IError, FileNotFoundError, ValueError):
             continue
         if len(dataset):
-            return [dataset[i] for i in range(min(n, len(dataset)))]
+            return [_one_way(dataset[i]) for i in range(min(n, len(dataset)))]
     return []
+
+
+def _one_way(sample: dict[str, Any]) -> dict[str, Any]:
+    """A two-domain sample (the cycle recipe's {a, b}, unrelated images) as the model's input: its
+    domain-A image, translated the default way."""
+    if INPUT not in sample and TARGET not in sample and DOMAIN_A in sample:
+        return {INPUT: sample[DOMAIN_A]}
+    return sample
 
 
 def sample_grid(pipe: Pipeline, dest: Path, data: str | Path | None = None, n: int = SAMPLES) -> str:
@@ -220,8 +228,8 @@ def model_card(
                     {
                         "task": {"type": front["pipeline_tag"]},
                         "dataset": {
-                            "name": str(result.get("data")),
-                            "type": str(result.get("data")),
+                            "name": Path(str(result.get("data"))).name,
+                            "type": datasets[0] if datasets else Path(str(result.get("data"))).name,
                             "split": str(result.get("split")),
                         },
                         "metrics": [
