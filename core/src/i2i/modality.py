@@ -19,9 +19,10 @@ INPUT_KINDS = ("image", "labels", "text", "keypoints", "landmarks", "file")
 VALUE_TYPES = ("str", "int", "float", "choice")  # what a "text" input's value is parsed to
 RESERVED_INPUT_NAMES = frozenset(
     {"plugin", "checkpoint", "model", "then", "out", "seed", "num_samples", "device", "batch_size",
-     "truncation", "tile", "max_memory", "quiet", "help", "version", "json", "config", "set"}
+     "truncation", "tile", "max_memory", "quiet", "help", "version", "json", "config", "set", "tiling"}
 )  # fmt: skip
-"""i2i-run's own options (and a few kept free for it): an input may not take one of these names.
+"""i2i-run's own options (and a few kept free for it, and `pipe(...)`'s `tiling` keyword, see
+`i2i.notebook`): an input may not take one of these names.
 tests/test_plugin_validation.py checks that every option of i2i-run is listed here."""
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # an input: its option is --name with - for _
 _MODALITY_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
