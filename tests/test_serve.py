@@ -75,10 +75,16 @@ def test_a_tab_per_installed_plugin_with_widgets_for_every_input():
     assert {"str", "int", "choice"} <= types
 
 
+_RUNNERS: dict[str, serve.Runner] = {}
+_SHIPPED = ("img2img", "text2img", "seg2img")
+
+
 def _generate(tab: serve.Tab, model: str | None = None):
     """(widget names, the tab's button handler); a tab with several shipped models has a model
     dropdown, whose value (default: the default model) goes between the inputs and the seed."""
     runner = serve.Runner(tab, "cpu")
+    if tab.checkpoint is None and tab.title in _SHIPPED:  # one model load per plugin per module
+        runner = _RUNNERS.setdefault(tab.title, runner)
     with gr.Blocks(analytics_enabled=False):
         names = [n for n, _ in serve.input_widgets(tab) if not n.endswith(":preview")]
     with_model = len(tab.models) > 1
@@ -112,6 +118,33 @@ def test_text2img_handler_gives_a_row_of_samples_per_prompt():
     images = gallery["value"]
     assert len(images) == 4 and len({im.size for im in images}) == 1  # 2 prompts x 2 draws
     assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))  # two draws differ
+
+
+def test_a_video_upload_gives_a_video(tmp_path):
+    import torch
+
+    from i2i.data.video import VideoWriter, probe_video
+
+    clip = tmp_path / "clip.mp4"
+    with VideoWriter(clip, fps=8) as writer:
+        writer.write(torch.rand(5, 3, 32, 32) * 2 - 1)
+    names, generate = _generate(_tab("img2img"))
+    values = {"input": None, "input:video": str(clip)}  # the video upload of a video-capable input
+    gallery, video = generate(*[values[n] for n in names], 0, 1, 0)
+    assert video["visible"] and not gallery["visible"]
+    info = probe_video(video["value"])
+    assert (info.frames, info.width, info.height) == (5, 128, 128)
+
+
+def test_seg2img_handler_takes_a_label_map(tmp_path):
+    ids = np.zeros((64, 64), np.uint8)
+    ids[:, 32:] = 3
+    ids[40:] = 7
+    Image.fromarray(ids, "L").save(tmp_path / "map.png")
+    names, generate = _generate(_tab("seg2img"))
+    values = {n: None for n in names} | {"labels": str(tmp_path / "map.png")}
+    gallery, _ = generate(*[values[n] for n in names], 1, 3, 0)
+    assert [im.size for im in gallery["value"]] == [(64, 64)] * 3
 
 
 def test_bad_input_is_gr_error_with_the_one_line(tmp_path):
