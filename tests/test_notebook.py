@@ -38,6 +38,7 @@ def test_every_plugin_has_a_notebook_example_and_the_page_shows_each():
     "card",
     [
         "face2img-faces",
+        "img2img-colorize",
         "img2img-sr-x4",
         "pose2img-people",
         "seg2img-streets",
