@@ -267,6 +267,17 @@ def test_serve_command_errors_are_one_line(tmp_path, capsys):
 
     assert _guard(i2i_command, ["serve", "--port", "0"]) == 2
     assert capsys.readouterr().err.strip() == "i2i serve: --port must be from 1 to 65535"
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert _guard(i2i_command, ["serve", "--port", str(port), "--checkpoint", "text2img"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"i2i serve: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    )
     missing = tmp_path / "none.safetensors"
     assert _guard(i2i_command, ["serve", "--checkpoint", str(missing)]) == 2
     err = capsys.readouterr().err.strip()

@@ -601,6 +601,18 @@ def _build_tab(gr: Any, tab: Tab, runner: Runner) -> None:
     )
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port already taken (or an address not of this machine) is the user's to change: one
+    line, exit status 2, before Gradio's own longer message about its environment variables."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        raise I2IError(f"i2i serve: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
 def serve(
     checkpoints: Sequence[str] = (),
     *,
@@ -610,6 +622,7 @@ def serve(
 ) -> None:
     """Build the page and serve it until interrupted: local only unless `host` says otherwise,
     no share link, no analytics."""
+    _check_port(host, port)
     demo = build_app(checkpoints, device=device)
     demo.launch(
         server_name=host,
