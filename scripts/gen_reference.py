@@ -45,6 +45,7 @@ MODULES: list[tuple[str, str]] = [
     ("i2i.notebook", "calling a pipeline from Python: pipe(image) -> PIL images"),
     ("i2i.hub", "Hugging Face Hub: hf:// model ids, uploading a folder"),
     ("i2i.hub_export", "the Hub folder of a model: files, model card, samples"),
+    ("i2i.serve", "i2i serve: the web page, a tab per plugin built from its InputSpecs"),
     ("i2i.tiling", "tiled inference: large inputs as blended tiles in bounded memory"),
     ("i2i.data", "the data helpers, importable from one place"),
     ("i2i.data.dataset", "dataset base class and sample keys"),
