@@ -13,8 +13,9 @@ The clip is the old film of docs/old-film.md (`scripts/make_old_film.py`: scikit
 
 What it measures, each timed run in a fresh process with one thread (peak RSS is per process):
 - `speed`: frames/s of the chain against the two stages run separately (colorize to a video,
-  then x4 on that video), in the same benchmark run, interleaved, best of `--repeats`; model
-  loading is timed apart (`load_s`), frames/s counts the video run only.
+  then x4 on that video), in the same benchmark run, interleaved (the chain first every other
+  time), best of `--repeats`; model loading is timed apart (`load_s`), frames/s counts the video
+  run only.
 - `memory`: peak RSS of the chain on the first 16 and 64 frames (`--memory-frames`): frames
   stream through the stages a chunk at a time, so the two should match (`ratio` ~1).
 - `flicker`: mean absolute change between consecutive frames of the output over the same for the
@@ -216,7 +217,7 @@ def main() -> None:
     p.add_argument("--sr", default="img2img:sr-x4", help="second stage")
     p.add_argument("--frames", type=int, default=250, help="frames of the clip for speed, flicker, quality")
     p.add_argument("--memory-frames", default="16,64", help="clip lengths for the peak RSS comparison")
-    p.add_argument("--repeats", type=int, default=2, help="timed runs of chain and separate each (best kept)")
+    p.add_argument("--repeats", type=int, default=4, help="timed runs of chain and separate each (best kept)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per chunk (i2i-run's default)")
     p.add_argument(
         "--out", default=str(ROOT / "benchmarks" / "results" / f"chain-{socket.gethostname()}.json")
@@ -255,14 +256,14 @@ def main() -> None:
         film = make_old_film(clip, args.frames, 4, truth)
         print(f"clip: {film['frames']} frames of {film['size']} from {film['source']}", file=sys.stderr)
         runs: dict[str, list[dict[str, Any]]] = {"chain": [], "separate_colorize": [], "separate_sr": []}
-        for _ in range(args.repeats):  # interleaved, so load changes hit both alike
-            runs["chain"].append(_spawn("chain", specs, clip, tmp / "chain.mp4", args.batch_size))
-            runs["separate_colorize"].append(
-                _spawn("colorize", specs[:1], clip, tmp / "mid.mp4", args.batch_size)
-            )
-            runs["separate_sr"].append(
-                _spawn("sr", specs[1:], tmp / "mid.mp4", tmp / "sep.mp4", args.batch_size)
-            )
+        for i in range(args.repeats):  # interleaved, the chain first every other time
+            for what in ("chain", "separate") if i % 2 == 0 else ("separate", "chain"):
+                if what == "chain":
+                    runs["chain"].append(_spawn("chain", specs, clip, tmp / "chain.mp4", args.batch_size))
+                    continue
+                mid, sep = tmp / "mid.mp4", tmp / "sep.mp4"
+                runs["separate_colorize"].append(_spawn("colorize", specs[:1], clip, mid, args.batch_size))
+                runs["separate_sr"].append(_spawn("sr", specs[1:], mid, sep, args.batch_size))
         best = {k: min(v, key=lambda r: r["run_s"]) for k, v in runs.items()}
         frames = best["chain"]["frames"]
         separate_s = best["separate_colorize"]["run_s"] + best["separate_sr"]["run_s"]
