@@ -394,7 +394,9 @@ def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
     return data
 
 
-def check_saved_types(defaults: Mapping[str, Any], saved: Mapping[str, Any], source: str, prefix: str = "") -> None:
+def check_saved_types(
+    defaults: Mapping[str, Any], saved: Mapping[str, Any], source: str, prefix: str = ""
+) -> None:
     """Every saved value of a key today's defaults know has the default's type (a section stays a
     section, a number a number). A config read from a file the user did not write (a downloaded
     model) reaches network constructors and the pipeline: `"model": "x"` or `"steps": "5"` must be
@@ -417,7 +419,9 @@ def check_saved_types(defaults: Mapping[str, Any], saved: Mapping[str, Any], sou
             )
 
 
-def with_new_defaults(modality: Modality, saved: Mapping[str, Any], source: str = "saved config") -> dict[str, Any]:
+def with_new_defaults(
+    modality: Modality, saved: Mapping[str, Any], source: str = "saved config"
+) -> dict[str, Any]:
     """A config saved by an older version (a run to resume, a model file), completed with the keys
     added since from today's defaults; every saved value is kept as it was, once its type is
     checked against the default's (`check_saved_types`)."""

@@ -33,7 +33,9 @@ def call_with_config(factory: Any, kwargs: Mapping[str, Any], where: str) -> Any
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RuntimeError) as exc:
         # a value the factory cannot use (a string width, a negative depth): the config's fault
         text = " ".join(str(exc).split())[:160]
-        raise ConfigError(f"{where}: {type(exc).__name__}: {text}" if not isinstance(exc, TypeError) else f"{where}: {text}") from None
+        raise ConfigError(
+            f"{where}: {type(exc).__name__}: {text}" if not isinstance(exc, TypeError) else f"{where}: {text}"
+        ) from None
 
 
 def build_network(kind: str, section: Mapping[str, Any], where: str) -> nn.Module:

@@ -108,10 +108,16 @@ def build_for_weights(
     wanted = sum(t.numel() for t in probe.state_dict().values())
     have = sum(t.numel() for t in state.values())
     if wanted > have + have // 20 + 4096:  # slack: buffers a file may leave out
-        raise InputError(
-            path, f"the {what} it describes needs {wanted:,} values but the file holds {have:,}"
-        )
+        raise InputError(path, f"the {what} it describes needs {wanted:,} values but the file holds {have:,}")
     return build()
 
 
-__all__ = ["SAFE_TORCH", "WRAPPER_KEYS", "build_for_weights", "check_safe_torch", "load_torch_file", "read_state_dict", "tensor_state"]
+__all__ = [
+    "SAFE_TORCH",
+    "WRAPPER_KEYS",
+    "build_for_weights",
+    "check_safe_torch",
+    "load_torch_file",
+    "read_state_dict",
+    "tensor_state",
+]
