@@ -8,11 +8,12 @@ Tensors are (C,H,W) float32 in [-1, 1], the range of the generators' tanh output
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -199,16 +200,28 @@ def read_image(
         raise ValueError(f"mode must be 'RGB', 'L' or 'raw', not {mode!r}")
     path = Path(path)
     check_file(path, "an image")
+    with _opened(path, max_pixels, "corrupt or truncated image") as opened:
+        opened.load()
+        if mode == "raw":
+            return _upright(opened).copy()
+        return _normalize(_upright(opened), mode)
+
+
+@contextlib.contextmanager
+def _opened(path: Path, max_pixels: int, corrupt: str) -> Iterator[Image.Image]:
+    """An image file opened as one of `IMAGE_FORMATS`, its size checked from the header; every
+    failure inside the block, decoding included, becomes one `InputError` naming the file.
+
+    Decoders report corrupt data with whatever exception they like (OSError for truncation,
+    ValueError, SyntaxError, struct.error, IndexError, MemoryError...): all mean a bad file,
+    reported as `corrupt (...)`."""
     try:
         with warnings.catch_warnings():
-            # Our own limit below replaces PIL's warning; PIL's hard error is still caught.
+            # Our own limit (check_size) replaces PIL's warning; PIL's hard error is still caught.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path, formats=IMAGE_FORMATS) as opened:
                 check_size(path, *opened.size, max_pixels)
-                opened.load()
-                if mode == "raw":
-                    return _upright(opened).copy()
-                return _normalize(_upright(opened), mode)
+                yield opened
     except InputError:
         raise
     except FileNotFoundError:
@@ -220,9 +233,7 @@ def read_image(
     except Image.DecompressionBombError as exc:
         raise InputError(path, f"image too large ({one_line(exc)})") from None
     except Exception as exc:
-        # Decoders report corrupt data with whatever exception they like (OSError for truncation,
-        # ValueError, SyntaxError, struct.error, IndexError, MemoryError...): all mean a bad file.
-        raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
+        raise InputError(path, f"{corrupt} ({one_line(exc)})") from None
 
 
 def check_size(
@@ -253,24 +264,8 @@ def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
     """
     path = Path(path)
     check_file(path, "an image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as opened:
-                check_size(path, *opened.size, max_pixels)
-                return opened.size[0], opened.size[1], opened.mode
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except UnidentifiedImageError:
-        raise InputError(path, _NOT_ALLOWED) from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(path, f"image too large ({one_line(exc)})") from None
-    except Exception as exc:
-        raise InputError(path, f"corrupt image header ({one_line(exc)})") from None
+    with _opened(path, max_pixels, "corrupt image header") as opened:
+        return opened.size[0], opened.size[1], opened.mode
 
 
 def _upright(img: Image.Image) -> Image.Image:
