@@ -682,30 +682,3 @@ def run_tiled(run: Run, cond: Condition, z: Tensor | None, tiles: TilePlan) -> T
             del tile, part
     assert out is not None
     return out
-
-
-def generate(
-    run: Run,
-    generator: nn.Module,
-    cond: Condition,
-    z: Tensor | None,
-    settings: TileSettings | None = None,
-    *,
-    multiple: int = 1,
-    device: torch.device | str = "cpu",
-    modality_tileable: bool = True,
-) -> Tensor:
-    """`run(cond, z)`, tiled when `plan` says so (the result is then on the CPU)."""
-    tiles = plan(
-        run,
-        generator,
-        cond,
-        z,
-        settings,
-        multiple=multiple,
-        device=device,
-        modality_tileable=modality_tileable,
-    )
-    if tiles is None:
-        return run(cond, z)
-    return run_tiled(run, cond, z, tiles)
