@@ -38,15 +38,16 @@ def _generate(pipe, name: str) -> np.ndarray:
 def test_import_reproduces_the_originals_outputs(name: str) -> None:
     """Each key layout and wrapper (old `model.0`, ESRGAN `RRDB_trunk`, BasicSR `body` in
     params_ema / params), x4, x2 and x1 with pixel-unshuffle, odd input sizes (padded to the
-    unshuffle factor and cropped back): the pipeline's output equals the original's on [0, 1]."""
+    unshuffle factor and cropped back): the pipeline's output equals the original's on [0, 1],
+    with the eval tail run whole and in bands."""
     pipe = load_pipeline(FIXTURES / name, plugin="img2img", device="cpu")
     expected = _expected(name)
     out = _generate(pipe, name)
     assert out.shape == expected.shape
     assert np.abs(out - expected).max() <= TOLERANCE
     assert expected.std() > 0.05  # the fixture's output is not flat: the comparison means something
-    # the optional concatenation-free dense blocks (RRDBNet.fast) compute the same network
-    pipe.generator.net.fast = True
+    # the eval tail in bands of one trunk row (each with its halo) is the same network
+    pipe.generator.net.tail_rows = 1
     assert np.abs(_generate(pipe, name) - expected).max() <= TOLERANCE
 
 
@@ -253,3 +254,25 @@ def test_a_safetensors_copy_imports_too(tmp_path: Path) -> None:
         np.abs(_generate(pipe, "realesrgan_x4plus.pth") - _expected("realesrgan_x4plus.pth")).max()
         <= TOLERANCE
     )
+
+
+@pytest.mark.parametrize("upsample,unshuffle", [(4, 1), (4, 2), (4, 4), (8, 1)])
+def test_the_eval_tail_in_bands_is_the_whole_tail(upsample: int, unshuffle: int, monkeypatch) -> None:
+    """In eval mode RRDBNet runs its tail (upsampling, HR and output convolutions) in bands of
+    trunk rows, each with `tail_halo` rows of context: any band height gives the output of the
+    whole tail (training mode), and a halo one row short does not (the halo is what makes it exact)."""
+    from i2i_img2img.rrdb import RRDBNet
+
+    torch.manual_seed(0)
+    net = RRDBNet(3, 3, 16, 1, 8, upsample, unshuffle)
+    x = torch.rand(1, 3, 44, 36)
+    with torch.no_grad():
+        whole = net.train()(x)
+        net.eval()
+        assert net.tail_halo() == 2  # x4: 5 output rows of reach = 1.25 trunk rows; x8: 9 / 8
+        for rows in (1, 3, 5):
+            net.tail_rows = rows
+            assert float((net(x) - whole).abs().max()) < 1e-6
+        net.tail_rows = 3
+        monkeypatch.setattr(RRDBNet, "tail_halo", lambda self: 1)
+        assert float((net(x) - whole).abs().max()) > 1e-3

@@ -260,3 +260,38 @@ def test_tile_flags_on_the_shipped_x4_model(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "bad.png").exists()
+
+
+class _Wide(Generator):
+    """Two dilated 3x3 convolutions reaching 2 x 40 px: a field wider than MAX_MARGIN, so tiles
+    can never be exact (like RRDB's trunk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 1, 40, dilation=40), nn.Conv2d(8, 3, 3, 1, 40, dilation=40)
+        )
+
+    def forward(self, cond: Condition, z: Tensor | None = None) -> Tensor:
+        return self.net(cond.maps)
+
+
+def test_the_automatic_budget_tiles_an_inexact_generator_only_when_it_must(monkeypatch):
+    """Under the default budget, a generator whose tiles cannot be exact runs whole while the
+    whole input fits a quarter of the available memory (DEFAULT_CAP, which only saves memory,
+    does not apply to it); when it does not fit, or a budget or tile side is given, it is tiled.
+    An exact generator keeps the cap."""
+    cond = Condition(maps=torch.rand(1, 3, 300, 400) * 2 - 1)
+    monkeypatch.setattr(tiling, "DEFAULT_CAP", 4 << 20)  # 4 MiB: both nets would be tiled by the cap
+    wide, exact = _Wide().eval(), ConvNet().eval()
+    with torch.no_grad():
+        monkeypatch.setattr(tiling, "available_memory", lambda: 1 << 30)
+        assert tiling.plan(_run(wide), wide, cond, None) is None
+        tiles = tiling.plan(_run(exact), exact, cond, None)
+        assert tiles is not None and tiles.exact
+        assert tiling.plan(_run(wide), wide, cond, None, TileSettings(max_memory=4 << 20)) is not None
+        assert tiling.plan(_run(wide), wide, cond, None, TileSettings(tile=200)) is not None
+        monkeypatch.setattr(tiling, "available_memory", lambda: 16 << 20)  # 4 MiB share: does not fit
+        tiles = tiling.plan(_run(wide), wide, cond, None)
+        assert tiles is not None and not tiles.exact and tiles.margin == tiling.MAX_MARGIN

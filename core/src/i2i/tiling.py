@@ -41,7 +41,10 @@ Memory: `measure` runs the generator once on a small window with hooks on its la
 input + output of one layer, per input pixel and sample, times SAFETY, is what a tile costs per
 pixel. The tile grid (`plan_grid`) is the one with the least total work whose tiles fit the
 budget (`TileSettings.max_memory`, by default `default_budget()`: a quarter of the available
-memory, at most DEFAULT_CAP on a CPU) or the given `TileSettings.tile` side.
+memory, at most DEFAULT_CAP on a CPU) or the given `TileSettings.tile` side. Under the default
+budget, a generator whose tiles cannot be exact (margin wider than MAX_MARGIN) is tiled only when
+the whole input would not fit a quarter of the available memory (`uncapped_budget`): its tiles
+change the output and redo their wide overlaps, which the cap's small saving does not repay.
 """
 
 from __future__ import annotations
@@ -161,11 +164,20 @@ def default_budget(device: torch.device | str = "cpu") -> int:
     """The tile budget when none is given: a quarter of the available memory, at most DEFAULT_CAP on
     a CPU; on a GPU half of its free memory (larger tiles are faster there, and nothing else of the
     run lives in GPU memory)."""
+    budget = uncapped_budget(device)
+    return budget if torch.device(device).type == "cuda" else min(budget, DEFAULT_CAP)
+
+
+def uncapped_budget(device: torch.device | str = "cpu") -> int:
+    """The default budget without DEFAULT_CAP: what an automatic plan allows before it tiles a
+    generator whose tiles cannot be exact (a receptive field wider than MAX_MARGIN). Tiling those
+    changes the output near the seams and costs the overlaps (ESRGAN at 512x512 ran 2.7 times
+    slower in 1 GiB tiles), so it is done only when the whole input would not fit."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free // 2)
-    return int(min(available_memory() * DEFAULT_FRACTION, DEFAULT_CAP))
+    return int(available_memory() * DEFAULT_FRACTION)
 
 
 # ---- may this be tiled? --------------------------------------------------------------------------
@@ -615,6 +627,10 @@ def plan(
             measured = measure_margin(run, generator, cond, z, align, probe.scale, window)
             exact = measured is not None and measured <= MAX_MARGIN
             margin = MAX_MARGIN if measured is None else min(measured, MAX_MARGIN)
+            if not exact and settings.tile is None and settings.max_memory is None:
+                whole = uncapped_budget(device) / (probe.bytes_per_pixel * batch)
+                if h * w <= whole:  # tiles would change the output and redo their overlaps:
+                    return None  # only worth it when the whole input does not fit
     except _Inconsistent:
         return None
     overlap = 2 * margin + RAMP

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from i2i import __version__
+from i2i.allocator import keep_freed_memory
 from i2i.errors import I2IError
 from i2i.plugins import PluginError, get_manager, report_failures
 
@@ -43,6 +44,7 @@ def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("I2I_DEBUG", "") not in ("", "0")
+    keep_freed_memory()  # before any tensor: large feature maps reuse freed pages (i2i.allocator)
     try:
         return fn(args)
     except (I2IError, PluginError) as exc:

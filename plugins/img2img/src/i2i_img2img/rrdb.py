@@ -15,14 +15,16 @@ imported weights load with a strict `load_state_dict`, no key table.
 mapped to [0, 1] and the output back (`2 y - 1`); the pipeline's clamp to [-1, 1] is then exactly
 ESRGAN's clamp to [0, 1], and i2i outputs equal the original's.
 
-Inference speed: a dense block convolves the growing concatenation [x, x1, ..., x4]. Evaluated as
-written that is five thin convolutions (32 output channels) over inputs re-copied by each `cat`.
-The same sums can be formed by convolving each new piece once with the slices of all later
-layers' weights stacked along their outputs (one wide convolution per piece, no concatenation);
-`RRDBNet.fast = True` selects that path in eval mode. It is the same arithmetic in another order
-(measured max difference ~1e-6 on [0, 1]) and keeps the original weights, but it was not measurably
-faster on this CPU (benchmarks/bench_esrgan.py times both), so it is off by default; what is on in
-eval mode is channels_last (about 2x on 64-96 px inputs here, best-of times).
+Inference (eval mode) computes the same network with less memory traffic:
+- channels_last and in-place activations and residual sums (no extra copy of each feature map);
+- the tail after the trunk (upsampling stages, HR and output convolutions) runs in bands of trunk
+  rows, each with the few rows of context its convolutions reach (`tail_halo`), and is written into
+  one output: a 2048x2048 output no longer holds three 1 GB feature maps at once. Bands are exact
+  (the same sums per output pixel, measured equal to ~1e-7), so outputs match the original's.
+The trunk itself cannot be banded exactly (its receptive field spans hundreds of pixels); where
+memory is short, `i2i-run --tile` tiles the whole network with blended overlaps instead.
+Most of the CPU speed, though, comes from the process: see `i2i.allocator` (freed memory kept for
+reuse instead of page-faulted back in for every large feature map).
 """
 
 from __future__ import annotations
@@ -59,32 +61,11 @@ class DenseBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         feats = [x]
         convs = self.convs()
+        act = F.leaky_relu if self.training else F.leaky_relu_  # eval: conv outputs are fresh
         for conv in convs[:4]:
-            feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), SLOPE))
-        return convs[4](torch.cat(feats, 1)) * RESIDUAL + x
-
-    def forward_fast(self, x: Tensor) -> Tensor:
-        """The same block without concatenation: piece p (x, x1, .., x4) is convolved once with the
-        input-channel slice p of every later layer's weights, stacked along the outputs; each
-        layer's pre-activation is the sum of its slices' results (biases go with piece 0)."""
-        convs = self.convs()
-        outs = [c.out_channels for c in convs]
-        ends = [self.nf + k * self.gc for k in range(5)]  # piece p holds input channels [start, end)
-        starts = [0, *ends[:-1]]
-        pending: list[Tensor | None] = [None] * 5
-        piece = x
-        for p in range(5):
-            later = convs[p:]
-            weight = torch.cat([c.weight[:, starts[p] : ends[p]] for c in later], 0)
-            bias = torch.cat([c.bias for c in later]) if p == 0 else None
-            parts = F.conv2d(piece, weight, bias, padding=1).split(outs[p:], 1)
-            for k, part in zip(range(p, 5), parts):
-                pending[k] = part if pending[k] is None else pending[k] + part
-            if p < 4:
-                piece = F.leaky_relu(pending[p], SLOPE)  # output p+1 is complete now
-        out = pending[4]
-        assert out is not None
-        return out * RESIDUAL + x
+            feats.append(act(conv(torch.cat(feats, 1)), SLOPE))
+        out = convs[4](torch.cat(feats, 1))
+        return out * RESIDUAL + x if self.training else out.mul_(RESIDUAL).add_(x)
 
 
 class RRDB(nn.Module):
@@ -94,11 +75,9 @@ class RRDB(nn.Module):
         super().__init__()
         self.RDB1, self.RDB2, self.RDB3 = DenseBlock(nf, gc), DenseBlock(nf, gc), DenseBlock(nf, gc)
 
-    def forward(self, x: Tensor, fast: bool = False) -> Tensor:
-        out = x
-        for block in (self.RDB1, self.RDB2, self.RDB3):
-            out = block.forward_fast(out) if fast else block(out)
-        return out * RESIDUAL + x
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.RDB3(self.RDB2(self.RDB1(x)))
+        return out * RESIDUAL + x if self.training else out.mul_(RESIDUAL).add_(x)
 
 
 class Trunk(nn.Module):
@@ -108,11 +87,9 @@ class Trunk(nn.Module):
         super().__init__()
         self.sub = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)], _conv(nf, nf))
 
-    def forward(self, x: Tensor, fast: bool = False) -> Tensor:
-        out = x
-        for block in self.sub[:-1]:
-            out = block(out, fast)
-        return x + self.sub[-1](out)
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.sub(x)
+        return x + out if self.training else out.add_(x)
 
 
 class RRDBNet(nn.Module):
@@ -132,16 +109,62 @@ class RRDBNet(nn.Module):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(nf, nf), nn.LeakyReLU(SLOPE)]
         layers += [_conv(nf, nf), nn.LeakyReLU(SLOPE), _conv(nf, out_nc)]
         self.model = nn.Sequential(*layers)
-        self.fast = False  # eval mode only: the concatenation-free dense blocks (see module docstring)
+        self.tail_rows: int | None = None  # trunk rows per tail band in eval (None: from TAIL_BAND_BYTES)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.unshuffle > 1:
             x = F.pixel_unshuffle(x, self.unshuffle)
-        first, trunk, *rest = self.model
-        out = trunk(first(x), self.fast and not self.training)
-        for layer in rest:
-            out = layer(out)
+        first, trunk, *tail = self.model
+        feat = trunk(first(x))
+        if self.training or torch.jit.is_tracing() or torch.compiler.is_compiling():
+            for layer in tail:  # exported and compiled graphs keep the plain, shape-generic tail
+                feat = layer(feat)
+            return feat
+        return self._tail_in_bands(feat, tail)
+
+    def tail_halo(self) -> int:
+        """Trunk rows of context a band of the tail needs on each side: every 3x3 convolution
+        reaches one row further at its own resolution, every upsampling doubles the reach so far."""
+        reach, scale = 0, 1
+        for layer in self.model[2:]:
+            if isinstance(layer, nn.Upsample):
+                reach, scale = reach * 2, scale * 2
+            elif isinstance(layer, nn.Conv2d):
+                reach += layer.padding[0]
+        return -(-reach // scale)
+
+    def _tail_in_bands(self, feat: Tensor, tail: list[nn.Module]) -> Tensor:
+        n, c, h, w = feat.shape
+        halo = self.tail_halo()
+        area = (
+            2 ** sum(isinstance(layer, nn.Upsample) for layer in tail)
+        ) ** 2  # tail pixels per trunk pixel
+        rows = self.tail_rows or max(1, TAIL_BAND_BYTES // (c * w * feat.element_size() * area))
+        if rows >= h:
+            return _run(tail, feat)
+        out: Tensor | None = None
+        for top in range(0, h, rows):
+            bottom = min(h, top + rows)
+            lo, hi = max(0, top - halo), min(h, bottom + halo)
+            band = _run(tail, feat[:, :, lo:hi])
+            s = band.shape[2] // (hi - lo)  # the tail's enlargement
+            if out is None:
+                out = band.new_empty(n, band.shape[1], h * s, band.shape[3]).contiguous(
+                    memory_format=torch.channels_last
+                )
+            out[:, :, top * s : bottom * s] = band[:, :, (top - lo) * s : (bottom - lo) * s]
+        assert out is not None
         return out
+
+
+TAIL_BAND_BYTES = 64 << 20
+"""About the largest feature map one band of the tail allocates (the band's rows are chosen so)."""
+
+
+def _run(layers: list[nn.Module], x: Tensor) -> Tensor:
+    for layer in layers:
+        x = F.leaky_relu_(x, SLOPE) if isinstance(layer, nn.LeakyReLU) else layer(x)
+    return x
 
 
 def _init_like_basicsr(net: RRDBNet) -> None:
