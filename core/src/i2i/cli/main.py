@@ -44,7 +44,6 @@ def _guard(fn: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("I2I_DEBUG", "") not in ("", "0")
-    keep_freed_memory()  # before any tensor: large feature maps reuse freed pages (i2i.allocator)
     try:
         return fn(args)
     except (I2IError, PluginError) as exc:
@@ -710,10 +709,12 @@ def i2i_command(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    keep_freed_memory()  # before any tensor (i2i.allocator): serve, eval, export run inference
     sys.exit(_guard(i2i_command, argv))
 
 
 def run_main(argv: Sequence[str] | None = None) -> NoReturn:
+    keep_freed_memory()  # before any tensor: large feature maps reuse freed pages (i2i.allocator)
     sys.exit(_guard(run_command, argv))
 
 
