@@ -40,7 +40,6 @@ def _probe(malloc: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is what is tuned")
 def test_freed_feature_maps_are_reused_instead_of_faulted_back_in():
     """Each pass allocates 12 blocks of 18-180 MiB (about 440 MiB, 110,000 pages) and frees them.
     glibc's default faults every page of every pass back in; kept, the passes after the first
@@ -48,7 +47,11 @@ def test_freed_feature_maps_are_reused_instead_of_faulted_back_in():
     channels = 64 + 96 + 128 + 160 + 192 + 4 * 32  # the five concatenations and four thin outputs
     written = channels * 384 * 384 * 4 // os.sysconf("SC_PAGE_SIZE")
     kept, system = _probe(None), _probe("system")
-    assert kept["kept"] is True and system["kept"] is False
+    assert system["kept"] is False
+    if not sys.platform.startswith("linux"):  # no glibc: it must say it changed nothing
+        assert kept["kept"] is False
+        return
+    assert kept["kept"] is True
     steady_kept, steady_system = sum(kept["faults"][1:]), sum(system["faults"][1:])
     assert min(system["faults"]) > 0.5 * written  # the problem: every pass pays its pages again
     assert steady_kept < 0.5 * steady_system

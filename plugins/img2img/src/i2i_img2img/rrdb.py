@@ -149,8 +149,9 @@ class RRDBNet(nn.Module):
             band = _run(tail, feat[:, :, lo:hi])
             s = band.shape[2] // (hi - lo)  # the tail's enlargement
             if out is None:
-                out = band.new_empty(n, band.shape[1], h * s, band.shape[3]).contiguous(
-                    memory_format=torch.channels_last
+                shape = (n, band.shape[1], h * s, band.shape[3])
+                out = torch.empty(
+                    shape, dtype=band.dtype, device=band.device, memory_format=torch.channels_last
                 )
             out[:, :, top * s : bottom * s] = band[:, :, (top - lo) * s : (bottom - lo) * s]
         assert out is not None
